@@ -1,0 +1,10 @@
+"""sedkit: controlled datasets and paper baselines for weakly-labelled sound event detection."""
+
+__version__ = "0.1.0"
+
+
+class SedkitError(Exception):
+    """An error caused by the user's input. The CLI prints it as one line and exits with code 2.
+
+    The message must say what was wrong and where (file, key, item).
+    """

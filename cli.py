@@ -1,0 +1,138 @@
+"""The `sedkit` command line.
+
+Groups are declared here; their commands live next to the code they drive and are imported lazily from the
+table below ("module:attribute"), so `sedkit --help` stays fast and each area owns its commands.
+A command whose module does not exist yet prints "not implemented yet".
+"""
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from sedkit import SedkitError, __version__
+
+# group -> (help, example, {command: "module:attr"}); a group whose table is a str is a single lazy command.
+GROUPS: dict[str, tuple[str, str, dict[str, str] | str]] = {
+    "soundbank": ("Index, import, make and inspect corpora of source sounds.",
+                  "sedkit soundbank import folder ./my_sounds", {
+                      "import": "sedkit.synth.soundbank.commands:import_cmd",
+                      "info": "sedkit.synth.soundbank.commands:info_cmd",
+                      "make": "sedkit.synth.builtin.commands:make_cmd",
+                  }),
+    "synth": ("Synthesize datasets from a soundbank (built-in bank by default).",
+              "sedkit synth waa --segment 1s --out waa_1s", {
+                  "waa": "sedkit.synth.waa:waa_cmd",
+                  "200ms": "sedkit.synth.waa:ms200_cmd",
+                  "strong": "sedkit.synth.strong:strong_cmd",
+                  "semi": "sedkit.synth.semi:semi_cmd",
+                  "remix": "sedkit.synth.remix:remix_cmd",
+                  "preview-dynamic": "sedkit.synth.dynamic.commands:preview_cmd",
+              }),
+    "rir": ("Make or import banks of room impulse responses.",
+            "sedkit rir make --out rirs --n 50", {
+                "make": "sedkit.synth.rir:make_cmd",
+                "import": "sedkit.synth.rir:import_cmd",
+            }),
+    "dataset": ("Check and describe dataset folders.",
+                "sedkit dataset check ./waa_1s", {
+                    "check": "sedkit.synth.dataset:check_cmd",
+                }),
+    "train": ("Train a baseline model on a dataset folder.",
+              "sedkit train classifier --data waa_1s --out runs/clf", "sedkit.baselines.commands:train_cmd"),
+    "eval": ("Evaluate a trained model or a score folder.",
+             "sedkit eval runs/clf --data waa_1s", "sedkit.baselines.commands:eval_cmd"),
+    "bench": ("Run paper-replication benchmark suites and throughput benchmarks.",
+              "sedkit bench run waa --scale quick", {
+                  "run": "sedkit.benchmarks.commands:run_cmd",
+                  "report": "sedkit.benchmarks.commands:report_cmd",
+                  "perf": "sedkit.benchmarks.commands:perf_cmd",
+              }),
+}
+
+
+def _load(target: str):
+    module, attr = target.split(":")
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and (module == e.name or module.startswith(e.name + ".")):
+            return None  # the module itself does not exist yet
+        raise
+    return getattr(mod, attr, None)
+
+
+def _placeholder(name: str, example: str) -> click.Command:
+    @click.command(name=name, context_settings={"ignore_unknown_options": True},
+                   help=f"Not implemented yet.\n\nExample: {example}")
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def cmd(args):
+        raise SedkitError(f"'{name}' is not implemented yet")
+
+    return cmd
+
+
+class LazyGroup(click.Group):
+    def __init__(self, *a, table: dict[str, str], example: str, **kw):
+        super().__init__(*a, **kw)
+        self._table = table
+        self._example = example
+
+    def list_commands(self, ctx):
+        return sorted(self._table)
+
+    def get_command(self, ctx, name):
+        if name not in self._table:
+            return None
+        return _load(self._table[name]) or _placeholder(name, f"sedkit {self.name} {name} --help")
+
+
+class OneLineError(click.ClickException):
+    """A SedkitError as the CLI shows it: one line on stderr, exit code 2, no traceback."""
+
+    exit_code = 2
+
+    def show(self, file=None):
+        click.echo(f"sedkit: error: {self.format_message()}", err=True)
+
+
+class Root(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SedkitError as e:
+            if ctx.params.get("debug"):
+                raise
+            raise OneLineError(str(e)) from None
+        except KeyboardInterrupt:
+            raise click.exceptions.Abort() from None
+
+    def list_commands(self, ctx):
+        return list(GROUPS)
+
+    def get_command(self, ctx, name):
+        if name not in GROUPS:
+            return None
+        help_, example, table = GROUPS[name]
+        if isinstance(table, str):
+            cmd = _load(table)
+            return cmd or _placeholder(name, example)
+        return LazyGroup(name=name, table=table, example=example, help=f"{help_}\n\nExample: {example}")
+
+
+@click.group(cls=Root, context_settings={"help_option_names": ["-h", "--help"]},
+             help="sedkit: controlled datasets and paper baselines for weakly-labelled sound event detection.\n\n"
+                  "Example: sedkit synth waa --segment 1s")
+@click.version_option(__version__, prog_name="sedkit")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.pass_context
+def root(ctx, debug):
+    ctx.ensure_object(dict)["debug"] = debug
+
+
+def main(argv: list[str] | None = None) -> None:
+    root.main(args=argv, prog_name="sedkit")
+
+
+if __name__ == "__main__":
+    main()

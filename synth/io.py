@@ -1,0 +1,81 @@
+"""File-system primitives shared by every writer in sedkit.
+
+- every file is written to a temporary name in its final folder, then renamed (atomic on POSIX);
+- every path a command writes is resolved against its output root and refused if it escapes it;
+- sha256 of files, streamed.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from sedkit import SedkitError
+
+
+def safe_join(root: str | os.PathLike, rel: str | os.PathLike) -> Path:
+    """Join ``rel`` under ``root`` and refuse any result outside ``root`` (absolute paths, ``..``, links)."""
+    root_p = Path(root).resolve()
+    rel_p = Path(rel)
+    if rel_p.is_absolute():
+        raise SedkitError(f"refusing to write {rel}: absolute path, expected a path inside {root_p}")
+    out = (root_p / rel_p).resolve()
+    if out != root_p and root_p not in out.parents:
+        raise SedkitError(f"refusing to write {rel}: it resolves outside the output directory {root_p}")
+    return out
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``, on error delete it.
+
+    Use it with writers that want a file name (soundfile, scaper, matplotlib).
+    The temporary name keeps the suffix so that format detection by extension still works.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp_p = Path(tmp)
+    try:
+        yield tmp_p
+        os.replace(tmp_p, path)
+    finally:
+        if tmp_p.exists():
+            tmp_p.unlink()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

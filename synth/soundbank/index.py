@@ -1,0 +1,132 @@
+"""The soundbank index contract.
+
+A soundbank is any folder of audio plus ``sedkit_index.csv`` in that folder, one row per usable file:
+
+=============  ============================================================
+path           file path relative to the bank root (posix separators)
+role           ``foreground`` | ``background``
+label          event class (foreground) or scene family (background)
+split          ``train`` | ``validation`` | ``eval``
+duration_s     duration in seconds
+sample_rate    native sample rate (Hz)
+channels       native channel count
+source_group   recordist / recording session; no group appears in two splits
+=============  ============================================================
+
+Extra columns are allowed (e.g. DESED's ``n_on``/``n_off`` flags). Files that could not be used are listed in
+``sedkit_rejected.csv`` (``path``, ``reason``). Generators read banks only through :func:`load_soundbank`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from sedkit import SedkitError
+from sedkit.synth.io import atomic_write_text
+
+INDEX_NAME = "sedkit_index.csv"
+REJECTED_NAME = "sedkit_rejected.csv"
+COLUMNS = ["path", "role", "label", "split", "duration_s", "sample_rate", "channels", "source_group"]
+ROLES = ("foreground", "background")
+SPLITS = ("train", "validation", "eval")
+
+
+@dataclass
+class Soundbank:
+    root: Path
+    index: pd.DataFrame
+    rejected: pd.DataFrame
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted(self.index.loc[self.index.role == "foreground", "label"].unique())
+
+    def select(self, role: str, split: str | None = None, label: str | None = None) -> pd.DataFrame:
+        df = self.index[self.index.role == role]
+        if split is not None:
+            df = df[df.split == split]
+        if label is not None:
+            df = df[df.label == label]
+        return df
+
+    def foregrounds(self, split: str | None = None, label: str | None = None) -> pd.DataFrame:
+        return self.select("foreground", split, label)
+
+    def backgrounds(self, split: str | None = None) -> pd.DataFrame:
+        return self.select("background", split)
+
+    def abspath(self, rel: str) -> Path:
+        return self.root / rel
+
+
+def validate_index(df: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Check the contract; return the frame with canonical dtypes and row order (sorted by path)."""
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise SedkitError(f"{where}: index is missing column(s) {', '.join(missing)}")
+    if df.empty:
+        raise SedkitError(f"{where}: index has no usable files")
+    df = df.copy()
+    for c in ("path", "role", "label", "split", "source_group"):
+        df[c] = df[c].astype(str)
+    df["duration_s"] = df["duration_s"].astype(float)
+    df["sample_rate"] = df["sample_rate"].astype(int)
+    df["channels"] = df["channels"].astype(int)
+    bad_role = sorted(set(df.role) - set(ROLES))
+    if bad_role:
+        raise SedkitError(f"{where}: unknown role(s) {bad_role}; expected foreground|background")
+    bad_split = sorted(set(df.split) - set(SPLITS))
+    if bad_split:
+        raise SedkitError(f"{where}: unknown split(s) {bad_split}; expected train|validation|eval")
+    if (df.duration_s <= 0).any():
+        raise SedkitError(f"{where}: non-positive duration for {df.loc[df.duration_s <= 0, 'path'].iloc[0]}")
+    if df.path.duplicated().any():
+        raise SedkitError(f"{where}: duplicate path {df.loc[df.path.duplicated(), 'path'].iloc[0]}")
+    shared = group_split_conflicts(df)
+    if shared:
+        g, s = next(iter(shared.items()))
+        raise SedkitError(f"{where}: source_group {g!r} appears in splits {', '.join(s)}; groups must not cross splits")
+    return df.sort_values("path", kind="stable").reset_index(drop=True)
+
+
+def group_split_conflicts(df: pd.DataFrame) -> dict[str, list[str]]:
+    """Groups that appear in more than one split, with their splits (foregrounds and backgrounds separately)."""
+    out = {}
+    for (role, g), sub in df.groupby(["role", "source_group"]):
+        s = sorted(set(sub.split))
+        if len(s) > 1:
+            out[f"{role}:{g}"] = s
+    return out
+
+
+def write_index(root: str | Path, rows: list[dict] | pd.DataFrame, rejected: list[dict] | None = None) -> Path:
+    """Validate and write the index (and the rejected list) atomically into ``root``."""
+    root = Path(root)
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    df = validate_index(df, str(root / INDEX_NAME))
+    cols = COLUMNS + sorted(c for c in df.columns if c not in COLUMNS)
+    atomic_write_text(root / INDEX_NAME, df[cols].to_csv(index=False, float_format="%.6f"))
+    rej = pd.DataFrame(rejected or [], columns=["path", "reason"]).sort_values("path", kind="stable")
+    atomic_write_text(root / REJECTED_NAME, rej.to_csv(index=False))
+    return root / INDEX_NAME
+
+
+def load_soundbank(root: str | Path, check_files: bool = False) -> Soundbank:
+    root = Path(root)
+    idx = root / INDEX_NAME
+    if not idx.is_file():
+        raise SedkitError(f"{root}: not a soundbank (no {INDEX_NAME}); run `sedkit soundbank import KIND {root}`")
+    try:
+        df = pd.read_csv(idx, dtype={"source_group": str, "label": str, "path": str})
+    except Exception as e:
+        raise SedkitError(f"{idx}: unreadable index ({e})") from None
+    df = validate_index(df, str(idx))
+    if check_files:
+        gone = [p for p in df.path if not (root / p).is_file()]
+        if gone:
+            raise SedkitError(f"{root / gone[0]}: listed in the index but missing ({len(gone)} missing in all)")
+    rej_p = root / REJECTED_NAME
+    rejected = pd.read_csv(rej_p) if rej_p.is_file() else pd.DataFrame(columns=["path", "reason"])
+    return Soundbank(root=root, index=df, rejected=rejected)
