@@ -1,0 +1,127 @@
+"""Running a generator: per-item work in a worker pool, a resume journal, and the final manifest.
+
+A generator describes its work as a list of :class:`Item` (split, index) and a top-level function
+``make(ctx, item) -> dict`` that writes the item's files (atomically, under ``ctx.out``) and returns
+``{"files": [relative paths], "meta": {...JSON-able...}}``. Everything random in ``make`` comes from
+``item_rng(ctx.seed, item.split, item.index)``, so outputs do not depend on ``--workers``.
+
+The :class:`Job` records each finished item in ``.sedkit/journal.jsonl`` with its files' sha256; with
+``resume=True`` finished items whose files still match are skipped and their metadata reused.
+"""
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable
+
+from tqdm.auto import tqdm
+
+from sedkit import SedkitError
+from sedkit.synth.dataset import MANIFEST, STATE_DIR, write_manifest
+from sedkit.synth.io import atomic_write_json, atomic_write_text, sha256_file
+
+
+@dataclass(frozen=True, order=True)
+class Item:
+    split: str
+    index: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.split}/{self.index}"
+
+
+def _run_chunk(make: Callable, ctx: Any, items: list[Item]) -> list[tuple[str, dict]]:
+    out = []
+    for it in items:
+        res = make(ctx, it)
+        files = {rel: sha256_file(Path(ctx.out) / rel) for rel in res.get("files", [])}
+        out.append((it.key, {"files": files, "meta": res.get("meta", {})}))
+    return out
+
+
+class Job:
+    """One generator run into ``out``; see the module docstring."""
+
+    def __init__(self, out: str | os.PathLike, kind: str, spec: dict, spec_sha256: str, seed: int,
+                 resume: bool = False, workers: int = 1):
+        self.out = Path(out)
+        self.kind, self.spec, self.spec_sha256, self.seed = kind, spec, spec_sha256, seed
+        self.workers = max(1, int(workers))
+        self.state = self.out / STATE_DIR
+        self.journal_path = self.state / "journal.jsonl"
+        self.done: dict[str, dict] = {}
+        self._prepare(resume)
+
+    def _prepare(self, resume: bool) -> None:
+        if self.out.exists() and not self.out.is_dir():
+            raise SedkitError(f"--out {self.out}: exists and is not a directory")
+        job_file = self.state / "job.json"
+        if self.out.is_dir() and any(self.out.iterdir()):
+            if not resume:
+                raise SedkitError(f"--out {self.out}: directory is not empty; pass --resume to continue or "
+                                  f"complete it, or choose another --out")
+            if not job_file.is_file():
+                raise SedkitError(f"--out {self.out}: not a sedkit {self.kind} run (no {STATE_DIR}/job.json); "
+                                  f"refusing to write into it")
+            prev = json.loads(job_file.read_text())
+            if prev.get("kind") != self.kind or prev.get("spec_sha256") != self.spec_sha256 \
+                    or prev.get("seed") != self.seed:
+                raise SedkitError(f"--out {self.out}: holds a {prev.get('kind')} run with another spec or seed "
+                                  f"(spec sha256 {str(prev.get('spec_sha256'))[:12]}…); cannot resume it with this one")
+            self.done = self._read_journal()
+        self.state.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(job_file, {"kind": self.kind, "spec_sha256": self.spec_sha256, "seed": self.seed})
+
+    def _read_journal(self) -> dict[str, dict]:
+        done = {}
+        if not self.journal_path.is_file():
+            return done
+        for line in self.journal_path.read_text().splitlines():
+            try:
+                key, rec = json.loads(line)
+            except (json.JSONDecodeError, ValueError):
+                continue  # a line cut short by a crash
+            if all((self.out / rel).is_file() and sha256_file(self.out / rel) == sha
+                   for rel, sha in rec["files"].items()):
+                done[key] = rec
+        return done
+
+    def run(self, make: Callable, ctx: Any, items: list[Item], desc: str = "items", chunk: int = 4) -> dict[str, dict]:
+        """Make every item not already done; returns {item.key: {"files": {rel: sha}, "meta": ...}}."""
+        todo = [it for it in items if it.key not in self.done]
+        chunks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
+        with open(self.journal_path, "a") as journal, \
+                tqdm(total=len(items), initial=len(items) - len(todo), desc=desc, unit="item",
+                     disable=None, dynamic_ncols=True) as bar:
+            def record(results):
+                for key, rec in results:
+                    self.done[key] = rec
+                    journal.write(json.dumps([key, rec], sort_keys=True) + "\n")
+                journal.flush()
+                bar.update(len(results))
+
+            if self.workers == 1 or len(chunks) <= 1:
+                for c in chunks:
+                    record(_run_chunk(make, ctx, c))
+            else:
+                with ProcessPoolExecutor(self.workers, mp_context=get_context("fork")) as ex:
+                    for res in ex.map(_run_chunk, [make] * len(chunks), [ctx] * len(chunks), chunks):
+                        record(res)
+        return {it.key: self.done[it.key] for it in items}
+
+    def finish(self) -> dict:
+        """Write manifest.json over every file in ``out`` and rewrite the journal in a canonical order."""
+        known = {rel: sha for rec in self.done.values() for rel, sha in rec["files"].items()}
+        man = write_manifest(self.out, self.kind, self.spec, self.spec_sha256, self.seed, known)
+        atomic_write_text(self.journal_path, "".join(json.dumps([k, self.done[k]], sort_keys=True) + "\n"
+                                                     for k in sorted(self.done)))
+        return man
+
+
+def manifest_exists(out: str | os.PathLike) -> bool:
+    return (Path(out) / MANIFEST).is_file()

@@ -1,0 +1,69 @@
+"""`sedkit soundbank import` and `sedkit soundbank info`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sedkit import SedkitError
+from sedkit.synth.soundbank.importers import IMPORTERS, import_soundbank
+from sedkit.synth.soundbank.index import load_soundbank
+
+
+def _ratios(value: str) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(x) for x in value.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3:
+        raise SedkitError(f"--ratios {value!r}: expected three comma-separated numbers train,validation,eval")
+    return parts  # type: ignore[return-value]
+
+
+@click.command("import", help="Index a corpus in place (writes sedkit_index.csv and sedkit_rejected.csv into ROOT; "
+                              "never copies or modifies audio).\n\nKIND: folder | desed | esc50 | urbansound8k | fsd50k."
+                              "\n\nExample: sedkit soundbank import esc50 ./ESC-50-master --ratios 0.7,0.1,0.2")
+@click.argument("kind", type=click.Choice(sorted(IMPORTERS)))
+@click.argument("root", type=click.Path(path_type=Path))
+@click.option("--ratios", default="0.7,0.1,0.2", show_default=True,
+              help="train,validation,eval shares for corpora without splits (assigned by source group).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the group-to-split assignment.")
+@click.option("--background-label", "background_labels", multiple=True,
+              help="Treat this label as background (repeatable), e.g. ESC-50's 'rain'.")
+def import_cmd(kind, root, ratios, seed, background_labels):
+    path, n_ok, n_bad = import_soundbank(kind, root, _ratios(ratios), seed, tuple(background_labels))
+    click.echo(f"{path}: {n_ok} usable file(s), {n_bad} rejected")
+
+
+def info_table(root: Path) -> str:
+    bank = load_soundbank(root)
+    df = bank.index
+    lines = [f"soundbank {root}: {len(df)} files, {df.duration_s.sum() / 3600:.2f} h"]
+    for role in ("foreground", "background"):
+        sub = df[df.role == role]
+        if sub.empty:
+            continue
+        lines.append("")
+        lines.append(f"{role}s:")
+        hdr = f"{'label':<28} {'split':<10} {'count':>6} {'total_s':>9} {'median_s':>9} {'groups':>7}"
+        lines.append(hdr)
+        lines.append("-" * len(hdr))
+        for (label, split), g in sub.groupby(["label", "split"], sort=True):
+            lines.append(f"{label:<28} {split:<10} {len(g):>6} {g.duration_s.sum():>9.1f} "
+                         f"{g.duration_s.median():>9.2f} {g.source_group.nunique():>7}")
+        tot = sub.groupby("label").size()
+        lines.append(f"{'(total per label)':<28} {'':<10} " + ", ".join(f"{k}={v}" for k, v in tot.items()))
+    lines.append("")
+    if bank.rejected.empty:
+        lines.append("rejected: none")
+    else:
+        lines.append(f"rejected ({len(bank.rejected)}):")
+        lines += [f"  {r.path}: {r.reason}" for r in bank.rejected.itertuples()]
+    return "\n".join(lines)
+
+
+@click.command("info", help="Per-class table of a soundbank: count, total and median duration, groups; and the "
+                            "rejected files.\n\nExample: sedkit soundbank info ./my_sounds")
+@click.argument("root", type=click.Path(path_type=Path))
+def info_cmd(root):
+    click.echo(info_table(root))

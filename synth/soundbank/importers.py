@@ -1,0 +1,237 @@
+"""Importers: build a soundbank index in place for common corpora. They never copy or modify the corpus.
+
+Each importer lists candidate files as rows (path, role, label, split or None, source_group, extra columns);
+:func:`finish_import` then probes every file (decodes it: corrupt, empty or NaN files are rejected with a reason),
+assigns splits by group where the corpus has none, and writes ``sedkit_index.csv`` + ``sedkit_rejected.csv``.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from sedkit import SedkitError
+from sedkit.synth.audio import AUDIO_EXTS, probe
+from sedkit.synth.rng import seed_sequence
+from sedkit.synth.soundbank.index import SPLITS, write_index
+
+DESED_FLAGS = ("_nOn_nOff", "_nOn", "_nOff")
+
+
+def _audio_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTS)
+
+
+def _rel(root: Path, p: Path) -> str:
+    return p.relative_to(root).as_posix()
+
+
+def _split_of(parts: tuple[str, ...]) -> str | None:
+    for s in parts:
+        if s in SPLITS:
+            return s
+        if s in ("val", "valid"):
+            return "validation"
+        if s == "test":
+            return "eval"
+    return None
+
+
+# ---------------------------------------------------------------- listers
+
+def list_folder(root: Path) -> tuple[list[dict], list[dict]]:
+    """``[<split>/]foreground/<label>/*`` and ``[<split>/]background/<scene>/*``.
+
+    The source group is the part of the file name before ``__`` when present (``alice__dog1.wav`` -> ``alice``),
+    otherwise the file itself (every file its own group).
+    """
+    rows, rejected = [], []
+    roles = sorted(p for p in root.rglob("*") if p.is_dir() and p.name in ("foreground", "background"))
+    if not roles:
+        raise SedkitError(f"{root}: no foreground/ or background/ folder found (expected "
+                          f"[<split>/]foreground/<label>/*)")
+    for role_dir in roles:
+        split = _split_of(role_dir.relative_to(root).parts[:-1])
+        for label_dir in sorted(d for d in role_dir.iterdir() if d.is_dir()):
+            files = _audio_files(label_dir)
+            if not files:
+                rejected.append({"path": _rel(root, label_dir) + "/", "reason": "empty class folder (no audio files)"})
+            for f in files:
+                group = f.stem.split("__", 1)[0] if "__" in f.stem else f.stem
+                rows.append({"path": _rel(root, f), "role": role_dir.name, "label": label_dir.name,
+                             "split": split, "source_group": f"{label_dir.name}/{group}" if "__" not in f.stem
+                             else group})
+    return rows, rejected
+
+
+def list_desed(root: Path) -> tuple[list[dict], list[dict]]:
+    """DESED soundbank: ``.../{train,validation,eval}/soundbank/{foreground,background}/<label>/<id>[_k].wav``."""
+    rows, rejected = [], []
+    role_dirs = sorted(p for p in root.rglob("*") if p.is_dir() and p.name in ("foreground", "background"))
+    if not role_dirs:
+        raise SedkitError(f"{root}: no DESED soundbank found (expected audio/<split>/soundbank/foreground/<label>/)")
+    for role_dir in role_dirs:
+        split = _split_of(role_dir.relative_to(root).parts)
+        for label_dir in sorted(d for d in role_dir.iterdir() if d.is_dir()):
+            label, n_on, n_off = label_dir.name, False, False
+            for suf in DESED_FLAGS:
+                if label.endswith(suf):
+                    n_on, n_off = "nOn" in suf, "nOff" in suf
+                    label = label[: -len(suf)]
+                    break
+            files = _audio_files(label_dir)
+            if not files:
+                rejected.append({"path": _rel(root, label_dir) + "/", "reason": "empty class folder (no audio files)"})
+            for f in files:
+                fs_id = re.split(r"_\d+$", f.stem)[0]
+                rows.append({"path": _rel(root, f), "role": role_dir.name, "label": label, "split": split,
+                             "source_group": fs_id, "n_on": n_on, "n_off": n_off})
+    return rows, rejected
+
+
+def _read_csv(path: Path, what: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise SedkitError(f"{path}: {what} metadata CSV not found")
+    try:
+        return pd.read_csv(path, dtype=str)
+    except Exception as e:
+        raise SedkitError(f"{path}: unreadable metadata CSV ({e})") from None
+
+
+def _need(df: pd.DataFrame, cols: list[str], path: Path) -> None:
+    miss = [c for c in cols if c not in df.columns]
+    if miss:
+        raise SedkitError(f"{path}: missing column(s) {', '.join(miss)}")
+
+
+def list_esc50(root: Path) -> tuple[list[dict], list[dict]]:
+    """ESC-50: ``meta/esc50.csv`` (filename, fold, target, category, src_file, ...) and ``audio/``.
+
+    The group is ``src_file`` (the Freesound clip the 5 s excerpts were cut from). ESC-50 has folds, no splits.
+    """
+    meta = root / "meta" / "esc50.csv"
+    df = _read_csv(meta, "ESC-50")
+    _need(df, ["filename", "category", "src_file"], meta)
+    rows = [{"path": f"audio/{r.filename}", "role": "foreground", "label": r.category, "split": None,
+             "source_group": f"esc50_{r.src_file}", "fold": getattr(r, "fold", "")} for r in df.itertuples()]
+    return rows, []
+
+
+def list_urbansound8k(root: Path) -> tuple[list[dict], list[dict]]:
+    """UrbanSound8K: ``metadata/UrbanSound8K.csv`` (slice_file_name, fsID, fold, class, ...), ``audio/fold<k>/``.
+
+    The group is ``fsID`` (the Freesound recording the slices were cut from).
+    """
+    meta = root / "metadata" / "UrbanSound8K.csv"
+    df = _read_csv(meta, "UrbanSound8K")
+    _need(df, ["slice_file_name", "fsID", "fold", "class"], meta)
+    rows = [{"path": f"audio/fold{r['fold']}/{r['slice_file_name']}", "role": "foreground", "label": r["class"],
+             "split": None, "source_group": f"fs{r['fsID']}", "fold": r["fold"]} for r in df.to_dict("records")]
+    return rows, []
+
+
+def list_fsd50k(root: Path) -> tuple[list[dict], list[dict]]:
+    """FSD50K: ``FSD50K.ground_truth/{dev,eval}.csv``, audio in ``FSD50K.{dev,eval}_audio/``.
+
+    dev's ``split`` column gives train/validation, eval.csv gives eval. The label is the first (most specific)
+    label of the clip; all labels are kept in ``labels_all``. The group is the uploader when
+    ``FSD50K.metadata/{dev,eval}_clips_info_FSD50K.json`` is present, otherwise the clip id.
+    """
+    gt = root / "FSD50K.ground_truth"
+    rows = []
+    for part in ("dev", "eval"):
+        meta = gt / f"{part}.csv"
+        if part == "eval" and not meta.is_file():
+            continue
+        df = _read_csv(meta, "FSD50K")
+        _need(df, ["fname", "labels"], meta)
+        info_p = root / "FSD50K.metadata" / f"{part}_clips_info_FSD50K.json"
+        info = json.loads(info_p.read_text()) if info_p.is_file() else {}
+        for r in df.itertuples():
+            split = "eval" if part == "eval" else {"train": "train", "val": "validation"}.get(
+                getattr(r, "split", "train"), "train")
+            up = info.get(str(r.fname), {}).get("uploader")
+            rows.append({"path": f"FSD50K.{part}_audio/{r.fname}.wav", "role": "foreground",
+                         "label": r.labels.split(",")[0], "split": split,
+                         "source_group": f"user_{up}" if up else f"clip_{r.fname}", "labels_all": r.labels})
+    return rows, []
+
+
+IMPORTERS = {"folder": list_folder, "desed": list_desed, "esc50": list_esc50,
+             "urbansound8k": list_urbansound8k, "fsd50k": list_fsd50k}
+
+
+# ---------------------------------------------------------------- splits by group
+
+def assign_splits(rows: list[dict], ratios: tuple[float, float, float], seed: int) -> None:
+    """Give every row without a split one, by source group, so that groups never cross splits.
+
+    Rows that already have a split keep it, except that a group found in several splits is moved whole to the
+    split holding most of its files (ties: train < validation < eval). Groups without a split are shuffled with
+    ``seed`` and dealt out so each split's share of files follows ``ratios``.
+    """
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(f"{r['role']}:{r['source_group']}", []).append(r)
+    for g, rs in groups.items():
+        given = [r["split"] for r in rs if r["split"]]
+        if given and len(set(given)) > 1:
+            best = max(SPLITS, key=lambda s: (given.count(s), -SPLITS.index(s)))
+            for r in rs:
+                r["split"] = best
+    free = sorted(g for g, rs in groups.items() if not any(r["split"] for r in rs))
+    if not free:
+        return
+    ratios_a = np.asarray(ratios, dtype=float)
+    if (ratios_a < 0).any() or ratios_a.sum() <= 0:
+        raise SedkitError(f"--ratios {','.join(map(str, ratios))}: need three non-negative numbers, not all zero")
+    ratios_a = ratios_a / ratios_a.sum()
+    rng = np.random.default_rng(seed_sequence(seed, "assign_splits"))
+    order = [free[i] for i in rng.permutation(len(free))]
+    total = sum(len(groups[g]) for g in order)
+    counts = np.zeros(3)
+    for g in order:
+        # the split furthest below its target share takes the group
+        deficit = ratios_a * (counts.sum() + len(groups[g])) - counts
+        k = int(np.argmax(deficit))
+        counts[k] += len(groups[g])
+        for r in groups[g]:
+            r["split"] = SPLITS[k]
+    assert counts.sum() == total
+
+
+# ---------------------------------------------------------------- the import
+
+def import_soundbank(kind: str, root: str | Path, ratios=(0.7, 0.1, 0.2), seed: int = 0,
+                     background_labels: tuple[str, ...] = ()) -> tuple[Path, int, int]:
+    """Build the index in place; returns (index path, n usable, n rejected)."""
+    root = Path(root)
+    if kind not in IMPORTERS:
+        raise SedkitError(f"unknown soundbank kind {kind!r}; expected one of {', '.join(IMPORTERS)}")
+    if not root.is_dir():
+        raise SedkitError(f"{root}: no such directory")
+    rows, rejected = IMPORTERS[kind](root)
+    for r in rows:
+        if r["label"] in background_labels:
+            r["role"] = "background"
+    good = []
+    for r in tqdm(rows, desc=f"probing {root.name}", unit="file", disable=None):
+        p = root / r["path"]
+        if not p.is_file():
+            rejected.append({"path": r["path"], "reason": "listed in metadata but missing"})
+            continue
+        try:
+            info = probe(p)
+        except SedkitError as e:
+            rejected.append({"path": r["path"], "reason": str(e).split(": ", 1)[-1]})
+            continue
+        good.append({**r, "duration_s": info.duration_s, "sample_rate": info.sample_rate, "channels": info.channels})
+    if not good:
+        raise SedkitError(f"{root}: no usable audio found for kind {kind!r} ({len(rejected)} rejected)")
+    assign_splits(good, ratios, seed)
+    path = write_index(root, good, rejected)
+    return path, len(good), len(rejected)

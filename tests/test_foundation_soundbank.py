@@ -1,0 +1,129 @@
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from sedkit import SedkitError
+from sedkit.cli import root
+from sedkit.synth.soundbank.importers import assign_splits, import_soundbank
+from sedkit.synth.soundbank.index import INDEX_NAME, REJECTED_NAME, load_soundbank
+
+from conftest import tone, write
+
+
+def test_import_folder_rejects_corrupt_and_counts(folder_corpus):
+    before = sorted(p.relative_to(folder_corpus) for p in folder_corpus.rglob("*"))
+    r = CliRunner().invoke(root, ["soundbank", "import", "folder", str(folder_corpus)])
+    assert r.exit_code == 0, r.output
+    assert "12 usable" in r.output and "2 rejected" in r.output
+    after = sorted(p.relative_to(folder_corpus) for p in folder_corpus.rglob("*"))
+    assert set(after) - set(before) == {__import__("pathlib").Path(INDEX_NAME), __import__("pathlib").Path(REJECTED_NAME)}
+    bank = load_soundbank(folder_corpus)
+    rej = dict(zip(bank.rejected.path, bank.rejected.reason))
+    assert "foreground/dog/broken__x.wav" in rej and "unreadable" in rej["foreground/dog/broken__x.wav"]
+    assert "foreground/empty_class/" in rej
+    counts = bank.foregrounds().groupby("label").size().to_dict()
+    assert counts == {"dog": 4, "cat": 3, "bell": 2}
+    # formats, rates and channel counts were probed, not assumed
+    idx = bank.index.set_index("path")
+    assert idx.loc["foreground/dog/alice__d2.flac", "channels"] == 2
+    assert idx.loc["foreground/cat/erin__c3.ogg", "sample_rate"] == 48000
+    assert idx.loc["foreground/dog/alice__d1.wav", "sample_rate"] == 8000
+    assert abs(idx.loc["foreground/dog/alice__d1.wav", "duration_s"] - 0.5) < 1e-3
+
+    info = CliRunner().invoke(root, ["soundbank", "info", str(folder_corpus)])
+    assert info.exit_code == 0
+    line = {l.split()[0] + "/" + l.split()[1]: l for l in info.output.splitlines() if l.startswith(("dog ", "cat "))}
+    assert "dog=4" in info.output and "cat=3" in info.output and "bell=2" in info.output
+    assert "broken__x.wav" in info.output and "empty class folder" in info.output
+
+
+def test_groups_never_cross_splits(folder_corpus):
+    import_soundbank("folder", folder_corpus, ratios=(0.4, 0.3, 0.3), seed=3)
+    df = load_soundbank(folder_corpus).index
+    assert (df.groupby(["role", "source_group"]).split.nunique() == 1).all()
+    # alice has files in two classes: the same group, hence the same split
+    alice = df[df.source_group == "alice"]
+    assert len(alice) == 3 and alice.split.nunique() == 1
+
+
+def test_assign_splits_ratios_and_determinism():
+    rows = [{"role": "foreground", "source_group": f"g{i // 2}", "split": None, "label": "x"} for i in range(200)]
+    rows2 = [dict(r) for r in rows]
+    assign_splits(rows, (0.7, 0.1, 0.2), seed=1)
+    assign_splits(rows2, (0.7, 0.1, 0.2), seed=1)
+    assert [r["split"] for r in rows] == [r["split"] for r in rows2]
+    share = pd.Series([r["split"] for r in rows]).value_counts(normalize=True)
+    assert abs(share["train"] - 0.7) < 0.03 and abs(share["eval"] - 0.2) < 0.03
+
+
+def test_empty_import_is_one_line_error(tmp_path):
+    (tmp_path / "c" / "foreground" / "dog").mkdir(parents=True)
+    r = CliRunner().invoke(root, ["soundbank", "import", "folder", str(tmp_path / "c")])
+    assert r.exit_code == 2
+    assert "no usable audio" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "c" / INDEX_NAME).exists()
+
+
+def test_import_desed_tree(tmp_path):
+    root = tmp_path / "desed"
+    base = root / "audio"
+    for split, ids in (("train", [101, 102]), ("eval", [201])):
+        for fid in ids:
+            write(base / split / "soundbank" / "foreground" / "Dog" / f"{fid}.wav", tone(16000, 1.0, 400), 16000)
+            write(base / split / "soundbank" / "foreground" / "Blender_nOn_nOff" / f"{fid}_1.wav",
+                  tone(16000, 2.0, 200), 16000)
+        write(base / split / "soundbank" / "background" / "sins" / f"{ids[0]}9.wav", tone(16000, 10.0, 50), 16000)
+    path, n, nrej = import_soundbank("desed", root)
+    df = load_soundbank(root).index
+    assert n == 8 and nrej == 0
+    assert set(df[df.role == "foreground"].label) == {"Dog", "Blender"}
+    bl = df[df.label == "Blender"]
+    assert bl.n_on.all() and bl.n_off.all() and not df[df.label == "Dog"].n_on.any()
+    assert set(df.split) == {"train", "eval"}
+    assert set(df[df.role == "background"].label) == {"sins"}
+
+
+def test_import_esc50_tree(tmp_path):
+    root = tmp_path / "ESC-50"
+    recs = []
+    for i, (cat, src) in enumerate([("dog", "100"), ("dog", "100"), ("dog", "101"), ("rain", "200"),
+                                    ("rain", "201"), ("cat", "300"), ("cat", "301"), ("cat", "302")]):
+        fn = f"1-{src}-A-{i}.wav"
+        write(root / "audio" / fn, tone(44100, 0.5, 300 + 10 * i), 44100)
+        recs.append({"filename": fn, "fold": 1 + i % 5, "target": 0, "category": cat, "esc10": False,
+                     "src_file": src, "take": "A"})
+    (root / "meta").mkdir()
+    pd.DataFrame(recs).to_csv(root / "meta" / "esc50.csv", index=False)
+    r = CliRunner().invoke(root_cli(), ["soundbank", "import", "esc50", str(root), "--background-label", "rain"])
+    assert r.exit_code == 0, r.output
+    df = load_soundbank(root).index
+    assert set(df[df.role == "background"].label) == {"rain"}
+    assert df[df.source_group == "esc50_100"].split.nunique() == 1
+    assert len(df) == 8
+
+
+def test_import_urbansound8k_tree(tmp_path):
+    root = tmp_path / "UrbanSound8K"
+    recs = []
+    for i, (cls, fs, fold) in enumerate([("dog_bark", 10, 1), ("dog_bark", 10, 1), ("siren", 11, 2),
+                                         ("siren", 12, 3), ("drilling", 13, 4)]):
+        fn = f"{fs}-{i}-0-0.wav"
+        write(root / "audio" / f"fold{fold}" / fn, tone(22050, 0.4, 500), 22050)
+        recs.append({"slice_file_name": fn, "fsID": fs, "start": 0, "end": 0.4, "salience": 1, "fold": fold,
+                     "classID": i, "class": cls})
+    (root / "metadata").mkdir()
+    pd.DataFrame(recs).to_csv(root / "metadata" / "UrbanSound8K.csv", index=False)
+    import_soundbank("urbansound8k", root)
+    df = load_soundbank(root).index
+    assert sorted(df.label.unique()) == ["dog_bark", "drilling", "siren"]
+    assert df[df.source_group == "fs10"].split.nunique() == 1 and len(df) == 5
+
+
+def test_missing_metadata_is_error(tmp_path):
+    (tmp_path / "x").mkdir()
+    with pytest.raises(SedkitError, match="esc50.csv"):
+        import_soundbank("esc50", tmp_path / "x")
+
+
+def root_cli():
+    return root
