@@ -82,7 +82,7 @@ def psds(scores: dict[str, pd.DataFrame] | str | Path, ground_truth: dict[str, l
     """PSDS of one DESED scenario (``psds1``/``psds2``) from sed_scores_eval frames (a dict or a folder of
     ``<audio_id>.tsv`` score files). Returns the value, per-class values and the PSD-ROC curve."""
     from sed_scores_eval.base_modules.io import parse_scores
-    from sed_scores_eval.intersection_based import psds as _psds
+    from sed_scores_eval.intersection_based.psds import psds as _psds
 
     if scenario not in PSDS_SCENARIOS:
         raise SedkitError(f"unknown PSDS scenario {scenario!r}; expected one of {sorted(PSDS_SCENARIOS)}")
@@ -91,10 +91,20 @@ def psds(scores: dict[str, pd.DataFrame] | str | Path, ground_truth: dict[str, l
     if missing:
         raise SedkitError(f"no duration for scored clip(s) {missing[:3]}{' ...' if len(missing) > 3 else ''}")
     gt = {aid: [list(e) for e in ground_truth.get(aid, [])] for aid in ids}
-    value, per_class, (tpr, efpr), _ = _psds.psds(
+    # sed_scores_eval refuses classes without any reference event: those are left out (per-class NaN)
+    with_gt = {e[2] for evs in gt.values() for e in evs}
+    all_classes = [c for c in scores[ids[0]].columns if c not in ("onset", "offset")] if ids else []
+    kept = [c for c in all_classes if c in with_gt]
+    nan_classes = {c: float("nan") for c in all_classes if c not in with_gt}
+    if not kept:
+        return {"psds": float("nan"), "per_class": nan_classes, "roc": {"tpr": [], "efpr": []}, "left_out": all_classes}
+    if nan_classes:
+        scores = {aid: scores[aid][["onset", "offset", *kept]] for aid in ids}
+    value, per_class, (tpr, efpr), _ = _psds(
         scores, gt, {aid: float(durations[aid]) for aid in ids}, max_efpr=MAX_EFPR, **PSDS_SCENARIOS[scenario])
-    return {"psds": float(value), "per_class": {c: float(v) for c, v in per_class.items()},
-            "roc": {"tpr": np.asarray(tpr).tolist(), "efpr": np.asarray(efpr).tolist()}}
+    return {"psds": float(value), "per_class": {**{c: float(v) for c, v in per_class.items()}, **nan_classes},
+            "roc": {"tpr": np.asarray(tpr).tolist(), "efpr": np.asarray(efpr).tolist()},
+            "left_out": sorted(nan_classes)}
 
 
 def read_strong(path: str | Path, merge_gap_s: float = 0.0) -> dict[str, list[tuple[float, float, str]]]:
