@@ -182,7 +182,13 @@ def check_dataset(root: str | os.PathLike, tol_s: float = 0.002) -> list[str]:
                     continue
                 key = (str(adir), r.filename)
                 if key not in durs:
-                    durs[key] = sf.info(str(f)).duration
+                    try:
+                        durs[key] = sf.info(str(f)).duration
+                    except Exception:  # noqa: BLE001 - a corrupt file is a finding, not a crash
+                        durs[key] = float("nan")
+                        problems.append(f"{f.relative_to(root).as_posix()}: unreadable audio")
+                if durs[key] != durs[key]:
+                    continue
                 if not (r.onset >= -tol_s and r.offset <= durs[key] + tol_s and r.onset < r.offset):
                     problems.append(f"{rel_tsv}: event {r.event_label} [{r.onset:.3f}, {r.offset:.3f}] of "
                                     f"{r.filename} lies outside its clip (0, {durs[key]:.3f})")

@@ -43,3 +43,33 @@ def folder_corpus(tmp_path) -> Path:
     (root / "foreground" / "dog" / "broken__x.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
     (root / "foreground" / "empty_class").mkdir(parents=True)
     return root
+
+
+def make_tiny_bank(root: Path, sr: int = 16000, classes=("bell", "dog", "hum"), per_split: int = 2) -> Path:
+    """A soundbank in the index contract: per class and split `per_split` foregrounds (groups distinct),
+    and 2 backgrounds of 12 s per split. Durations span short (0.15 s) to long (12 s) events."""
+    from sedkit.synth.soundbank.index import write_index
+
+    rows = []
+    durs = [0.15, 0.8, 2.5, 12.0]
+    for s_i, split in enumerate(("train", "validation", "eval")):
+        for c_i, c in enumerate(classes):
+            for k in range(per_split):
+                rel = f"fg/{c}/{split}_{k}.wav"
+                d = durs[(k + c_i + s_i) % len(durs)]
+                write(root / rel, tone(sr, d, 300 * (c_i + 1) + 20 * k, seed=k), sr)
+                rows.append(dict(path=rel, role="foreground", label=c, split=split, duration_s=d, sample_rate=sr,
+                                 channels=1, source_group=f"{c}_{split}_{k}"))
+        for k in range(2):
+            rel = f"bg/room/{split}_{k}.wav"
+            rng = np.random.default_rng(100 + 10 * s_i + k)
+            write(root / rel, (0.05 * rng.standard_normal(int(sr * 12))).astype(np.float32), sr)
+            rows.append(dict(path=rel, role="background", label="room", split=split, duration_s=12.0,
+                             sample_rate=sr, channels=1, source_group=f"room_{split}_{k}"))
+    write_index(root, rows)
+    return root
+
+
+@pytest.fixture
+def tiny_bank(tmp_path) -> Path:
+    return make_tiny_bank(tmp_path / "bank")

@@ -1,0 +1,118 @@
+"""Dataset cards: README.md with tables and PNG plots beside them.
+
+Generators collect their figures with these helpers and call :func:`write_card`. All writes are atomic.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from sedkit.synth.io import atomic_path, atomic_write_text  # noqa: E402
+
+
+def save_fig(fig, path: str | os.PathLike) -> Path:
+    """Save a figure atomically and close it. Metadata is stripped so that PNGs are byte-reproducible."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return Path(path)
+
+
+def hist_png(path, values, title: str, xlabel: str, bins=30, groups: dict[str, np.ndarray] | None = None) -> Path:
+    """A histogram of ``values``, or one outline histogram per entry of ``groups``."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if groups:
+        for name, v in groups.items():
+            ax.hist(np.asarray(v, dtype=float), bins=bins, histtype="step", linewidth=1.5, label=str(name))
+        ax.legend(fontsize=8)
+    else:
+        ax.hist(np.asarray(values, dtype=float), bins=bins, color="tab:blue", edgecolor="white")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count")
+    return save_fig(fig, path)
+
+
+def bars_png(path, counts: pd.Series | dict, title: str, ylabel: str = "count") -> Path:
+    s = pd.Series(counts)
+    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(s)), 3.5))
+    ax.bar(range(len(s)), s.values, color="tab:blue")
+    ax.set_xticks(range(len(s)), [str(i) for i in s.index], rotation=45, ha="right", fontsize=8)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    return save_fig(fig, path)
+
+
+def density_png(path, samples: dict[str, np.ndarray], title: str, xlabel: str, styles: dict[str, str] | None = None,
+                xmax: float | None = None) -> Path:
+    """Gaussian-kernel density curves, one per key (like Fig. 1 of Turpault et al.)."""
+    from scipy.stats import gaussian_kde
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    allv = np.concatenate([np.asarray(v, float) for v in samples.values() if len(v)]) if samples else np.zeros(1)
+    grid = np.linspace(0, xmax or float(allv.max()) * 1.05 + 1e-6, 400)
+    for name, v in samples.items():
+        v = np.asarray(v, float)
+        if len(v) < 2 or np.ptp(v) == 0:
+            continue
+        ax.plot(grid, gaussian_kde(v)(grid), (styles or {}).get(name, "-"), label=name)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.legend(fontsize=7, ncol=2)
+    return save_fig(fig, path)
+
+
+def spectrogram_png(path, x: np.ndarray, sr: int, events: list[tuple[float, float, str]], title: str,
+                    n_mels: int = 64) -> Path:
+    """Log-mel spectrogram of ``x`` with the (onset, offset, label) events drawn over it."""
+    import librosa
+
+    hop = max(1, sr // 100)
+    m = librosa.feature.melspectrogram(y=np.asarray(x, np.float32), sr=sr, n_fft=2048 if sr > 22050 else 1024,
+                                       hop_length=hop, n_mels=n_mels)
+    db = librosa.power_to_db(m + 1e-10, ref=np.max)
+    dur = len(x) / sr
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    ax.imshow(db, origin="lower", aspect="auto", extent=(0, dur, 0, n_mels), cmap="magma")
+    labels = sorted({e[2] for e in events})
+    colours = plt.cm.tab10(np.linspace(0, 1, max(1, len(labels))))
+    for on, off, lab in events:
+        k = labels.index(lab)
+        y = n_mels * (0.05 + 0.9 * k / max(1, len(labels)))
+        ax.plot([on, off], [y, y], color=colours[k], linewidth=4, solid_capstyle="butt")
+        ax.axvspan(on, off, color=colours[k], alpha=0.15)
+        ax.text(on, y + 1.2, lab, color="white", fontsize=8)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("mel band")
+    ax.set_title(title)
+    return save_fig(fig, path)
+
+
+def md_table(df: pd.DataFrame, float_fmt: str = "{:.3f}") -> str:
+    cols = [str(c) for c in df.columns]
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in df.itertuples(index=False):
+        out.append("| " + " | ".join(float_fmt.format(v) if isinstance(v, float) else str(v) for v in row) + " |")
+    return "\n".join(out)
+
+
+def write_card(out: str | os.PathLike, title: str, sections: list[tuple[str, str]], images: list[tuple[str, str]],
+               spec_sha256: str, seed: int, regenerate: str) -> Path:
+    """README.md: a title, how to regenerate it, sections (heading, markdown) and images (caption, file name)."""
+    lines = [f"# {title}", "", f"- spec sha256: `{spec_sha256}`", f"- seed: {seed}",
+             f"- regenerate: `{regenerate}`", "- verify: `sedkit dataset check .`", ""]
+    for head, body in sections:
+        lines += [f"## {head}", "", body.rstrip(), ""]
+    if images:
+        lines += ["## Plots", ""]
+        for cap, fname in images:
+            lines += [f"### {cap}", "", f"![{cap}]({fname})", ""]
+    return atomic_write_text(Path(out) / "README.md", "\n".join(lines))

@@ -1,0 +1,130 @@
+"""Mixing with the real Scaper, from any soundbank, deterministically.
+
+Scaper wants ``fg_path/<label>/<file>`` and ``bg_path/<label>/<file>`` folders. :class:`ScaperView` builds that
+layout as symbolic links into a folder of the output's hidden state (never touching the corpus). File names in the
+view encode the bank-relative path, so the JAMS that :func:`save_jams` writes hold bank-relative paths only and any
+clip can be regenerated from its JAMS with :func:`regenerate` given the bank.
+
+Every value (files, times, SNRs, pitch) is drawn by the generator with the item's own RNG and passed to Scaper as
+a ``const`` distribution: the clip depends only on (spec, seed, split, index).
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from sedkit import SedkitError
+from sedkit.synth.compat import import_scaper
+from sedkit.synth.io import atomic_path
+from sedkit.synth.soundbank.index import Soundbank
+
+SEP = "~"  # separator replacing "/" in view file names
+
+
+def _flat(rel: str) -> str:
+    return rel.replace("/", SEP)
+
+
+def unflat(name: str) -> str:
+    return name.replace(SEP, "/")
+
+
+class ScaperView:
+    """Symlink view of ``bank`` under ``root``: ``root/{foreground,background}/<label>/<flattened path>``."""
+
+    def __init__(self, bank: Soundbank, root: str | os.PathLike, build: bool = True):
+        self.bank = bank
+        self.root = Path(root)
+        self.fg_path = self.root / "foreground"
+        self.bg_path = self.root / "background"
+        for r in (bank.index.itertuples(index=False) if build else ()):
+            link = self.root / r.role / r.label / _flat(r.path)
+            if not link.is_symlink():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.symlink(bank.abspath(r.path).resolve(), link)
+                except FileExistsError:  # another worker made it
+                    pass
+
+    def path(self, role: str, label: str, rel: str) -> str:
+        return str(self.root / role / label / _flat(rel))
+
+
+def render(view: ScaperView, sr: int, duration: float, ref_db: float, background: dict | None, events: list[dict],
+           reverb: float | None = None, fix_clipping: bool = True):
+    """Mix one clip with Scaper. Returns (mono float32 audio, jams, [(onset, offset, label), ...]).
+
+    background: dict(path, label, source_time); events: dicts with label, path (bank-relative), source_time,
+    event_time, event_duration, snr, and optional pitch_shift / time_stretch (None = off).
+    """
+    scaper = import_scaper()
+    sc = scaper.Scaper(duration, str(view.fg_path), str(view.bg_path), random_state=0)
+    sc.sr = sr
+    sc.ref_db = ref_db
+    sc.n_channels = 1
+    if background is not None:
+        sc.add_background(label=("const", background["label"]),
+                          source_file=("const", view.path("background", background["label"], background["path"])),
+                          source_time=("const", float(background["source_time"])))
+    for e in events:
+        sc.add_event(label=("const", e["label"]),
+                     source_file=("const", view.path("foreground", e["label"], e["path"])),
+                     source_time=("const", float(e["source_time"])),
+                     event_time=("const", float(e["event_time"])),
+                     event_duration=("const", float(e["event_duration"])),
+                     snr=("const", float(e["snr"])),
+                     pitch_shift=None if e.get("pitch_shift") is None else ("const", float(e["pitch_shift"])),
+                     time_stretch=None if e.get("time_stretch") is None else ("const", float(e["time_stretch"])))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            audio, jam, ann_list, _ = sc.generate(audio_path=None, jams_path=None, fix_clipping=fix_clipping,
+                                                  reverb=reverb, disable_instantiation_warnings=True)
+        except Exception as ex:  # ScaperError and sox errors: name the sources involved
+            srcs = ", ".join(e["path"] for e in events)
+            raise SedkitError(f"scaper could not mix [{srcs}] over {background and background['path']}: {ex}") \
+                from None
+    x = np.asarray(audio, dtype=np.float32).reshape(len(audio), -1).mean(axis=1)
+    if not np.all(np.isfinite(x)):
+        raise SedkitError(f"mix of [{', '.join(e['path'] for e in events)}] produced NaN samples")
+    labels = [(float(on), float(off), str(lab)) for on, off, lab in ann_list]
+    return x, jam, labels
+
+
+def save_jams(jam, path: str | os.PathLike, view: ScaperView) -> None:
+    """Write the JAMS atomically with view-relative paths (``foreground/<label>/<flattened bank path>``).
+
+    Absolute paths of the view (in the sandbox, the event values and the specs) are stripped, so the JAMS is the
+    same whatever the output folder; :func:`regenerate` re-roots them onto a view of the bank.
+    """
+    import json
+
+    text = jam.dumps(indent=2)
+    prefix = json.dumps(str(view.root) + os.sep)[1:-1]
+    text = text.replace(prefix, "")
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+
+
+def regenerate(jams_path: str | os.PathLike, view: ScaperView, out_audio: str | os.PathLike) -> np.ndarray:
+    """Re-mix a clip from its JAMS with the sources of ``view``; writes ``out_audio`` and returns the samples."""
+    scaper = import_scaper()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audio, *_ = scaper.generate_from_jams(str(jams_path), None, fg_path=str(view.fg_path),
+                                              bg_path=str(view.bg_path))
+    x = np.asarray(audio, dtype=np.float32).reshape(len(audio), -1).mean(axis=1)
+    from sedkit.synth.audio import write
+
+    write(out_audio, x, int(_jams_sr(jams_path)))
+    return x
+
+
+def _jams_sr(jams_path) -> int:
+    import jams
+
+    jam = jams.load(str(jams_path))
+    return int(jam.annotations.search(namespace="scaper")[0].sandbox.scaper["sr"])

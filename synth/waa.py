@@ -1,0 +1,354 @@
+"""`sedkit synth waa` and `sedkit synth 200ms`: the weak-label-controlled sets of Turpault et al. (2020).
+
+WAA: each 10 s clip holds one foreground event over one background, mixed with Scaper (SNR U(6, 30) dB,
+ref_db -50). Classes are exactly balanced per split (item i takes class i mod C). Train and validation
+foregrounds come from the bank's train and validation splits, which are disjoint by source group; eval uses the
+bank's eval split.
+
+Segments: from every clip, one segment of each requested length L is cut around the event (no resynthesis).
+Placement rule (deterministic, drawn from the item's RNG stream ``("segment", L)``):
+
+- event duration d <= L: start = onset - u * (L - d), u ~ U(0, 1): the whole event is inside the segment.
+  (The authors jitter by U(0, 1) * L, which can cut a short event; we keep the jitter but never cut it.)
+- d > L: the segment centre is uniform over the event: start = onset + u * d - L / 2. The event is active in at
+  least half of the segment. (The authors' U(-1, 1) * L jitter can leave a segment with no event at all.)
+- the start is then clamped to [0, duration - L]; an event inside the clip stays inside the segment.
+
+Each segment gets its weak label, its strong label clipped to the segment and its label weakness: the fraction
+of the segment in which the event is active.
+
+200 ms set: the same draws (files, background, onsets, SNRs), with every foreground cut to 0.2 s at
+source_time = U(0, 1) * max(d - 0.2, 0); the clip is then re-mixed.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import click
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator, model_validator
+
+from sedkit import SedkitError
+from sedkit.specs import Dist, Spec, builtin_spec_path, load_spec, resolved, spec_hash
+from sedkit.synth.audio import write as write_audio
+from sedkit.synth.rng import item_rng
+from sedkit.synth.runner import Item, Job
+from sedkit.synth.scaper_mix import ScaperView, render, save_jams
+from sedkit.synth.soundbank.index import SPLITS, Soundbank
+
+
+class Counts(Spec):
+    train: int = Field(2700, ge=0)
+    validation: int = Field(300, ge=0)
+    eval: int = Field(750, ge=0)
+
+
+class WaaSpec(Spec):
+    sr: int = Field(44100, ge=8000, le=192000)
+    duration: float = Field(10.0, gt=0)
+    ref_db: float = -50
+    snr: Dist = Dist.model_validate(["uniform", 6, 30])
+    event_time: Dist = Dist.model_validate(["truncnorm", 5.0, 2.0, 0.25, 10.0])
+    pitch_shift: Dist | None = None
+    long_source_position: tuple[float, float, float] = (0.375, 0.25, 0.375)
+    counts: Counts = Counts()
+    small_fraction: float = Field(0.04, gt=0, le=1)
+    segments: list[str] = ["10s"]
+    event_duration: float | None = Field(None, gt=0)  # None: whole source; 0.2 for the 200 ms set
+
+    @field_validator("segments")
+    @classmethod
+    def _segments(cls, v):
+        if not v:
+            raise ValueError("at least one segment length is needed")
+        for s in v:
+            parse_length(s)
+        return v
+
+    @model_validator(mode="after")
+    def _check(self):
+        lo, hi = self.snr.bounds()
+        if self.snr.kind not in ("const", "uniform", "truncnorm", "choose"):
+            raise ValueError("snr: use a bounded distribution (const, uniform, truncnorm or choose)")
+        if any(p < 0 for p in self.long_source_position) or not math.isclose(sum(self.long_source_position), 1):
+            raise ValueError("long_source_position: three probabilities summing to 1")
+        for s in self.segments:
+            if parse_length(s) > self.duration + 1e-9:
+                raise ValueError(f"segments: {s} is longer than the clip duration {self.duration} s")
+        return self
+
+
+_LEN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*$")
+
+
+def parse_length(s: str) -> float:
+    m = _LEN.match(str(s))
+    if not m:
+        raise ValueError(f"segment length {s!r}: expected e.g. 200ms, 1s, 2.5s")
+    v = float(m.group(1)) * (0.001 if m.group(2) == "ms" else 1.0)
+    if v <= 0:
+        raise ValueError(f"segment length {s!r} must be positive")
+    return v
+
+
+def length_name(seconds: float) -> str:
+    ms = int(round(seconds * 1000))
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
+def split_counts(spec: WaaSpec, scale: str, n_classes: int) -> dict[str, int]:
+    out = {}
+    for s in SPLITS:
+        n = getattr(spec.counts, s)
+        if scale == "small":
+            n = max(n_classes, int(round(n * spec.small_fraction / n_classes)) * n_classes) if n else 0
+        out[s] = n
+    return out
+
+
+# ---------------------------------------------------------------- per-item draws and rendering
+
+@dataclass
+class Ctx:
+    out: str
+    spec: WaaSpec
+    seed: int
+    bank: Soundbank
+    view_root: str
+    classes: list[str]
+    segments: list[float]
+
+
+def draw(ctx: Ctx, item: Item) -> dict:
+    """All random choices of one clip, from its own RNG. The 200 ms set reuses them."""
+    spec, bank = ctx.spec, ctx.bank
+    rng = item_rng(ctx.seed, item.split, item.index)
+    label = ctx.classes[item.index % len(ctx.classes)]
+    fgs = bank.foregrounds(item.split, label)
+    if fgs.empty:
+        raise SedkitError(f"soundbank {bank.root}: class {label!r} has no foreground in split {item.split!r}")
+    fg = fgs.iloc[int(rng.integers(len(fgs)))]
+    bgs = bank.backgrounds(item.split)
+    bgs = bgs[bgs.duration_s >= spec.duration - 1e-6]
+    if bgs.empty:
+        raise SedkitError(f"soundbank {bank.root}: no background of at least {spec.duration} s in split "
+                          f"{item.split!r} (backgrounds are too short)")
+    bg = bgs.iloc[int(rng.integers(len(bgs)))]
+    bg_time = float(rng.uniform(0, bg.duration_s - spec.duration))
+    src_dur = float(fg.duration_s)
+    if src_dur > spec.duration:
+        pos = int(rng.choice(3, p=np.asarray(spec.long_source_position)))
+        src_time = [0.0, (src_dur - spec.duration) / 2, src_dur - spec.duration][pos]
+        ev_dur = spec.duration
+    else:
+        src_time, ev_dur = 0.0, src_dur
+    onset = float(spec.event_time.sample(rng))
+    snr = float(spec.snr.sample(rng))
+    pitch = None if spec.pitch_shift is None else float(spec.pitch_shift.sample(rng))
+    onset = float(min(max(onset, 0.0), spec.duration - ev_dur))  # WAA's onset: the event ends in the clip
+    if spec.event_duration is not None:  # 200 ms set: WAA's onset kept; own stream so WAA's draws are unchanged
+        r2 = item_rng(ctx.seed, item.split, item.index, "event_duration")
+        src_time = float(r2.uniform(0, 1)) * max(src_dur - spec.event_duration, 0.0)
+        ev_dur = min(spec.event_duration, src_dur)
+        onset = min(onset, spec.duration - ev_dur)
+    return {"label": label, "fg": str(fg.path), "fg_group": str(fg.source_group), "src_dur": src_dur,
+            "bg": str(bg.path), "bg_label": str(bg.label), "bg_time": bg_time,
+            "event": {"label": label, "path": str(fg.path), "source_time": src_time, "event_time": onset,
+                      "event_duration": ev_dur, "snr": snr, "pitch_shift": pitch}}
+
+
+def segment_window(onset: float, offset: float, length: float, clip: float, u: float) -> tuple[float, float]:
+    """The placement rule of the module docstring; returns (start, end)."""
+    d = offset - onset
+    if length >= clip:
+        return 0.0, clip
+    start = onset - u * (length - d) if d <= length else onset + u * d - length / 2
+    start = min(max(start, 0.0), clip - length)
+    return start, start + length
+
+
+def make_item(ctx: Ctx, item: Item) -> dict:
+    spec = ctx.spec
+    d = draw(ctx, item)
+    view = ScaperView(ctx.bank, ctx.view_root, build=False)
+    x, jam, events = render(view, spec.sr, spec.duration, spec.ref_db,
+                            {"path": d["bg"], "label": d["bg_label"], "source_time": d["bg_time"]}, [d["event"]])
+    n = int(round(spec.duration * spec.sr))
+    x = np.pad(x, (0, max(0, n - len(x))))[:n]
+    name = f"{item.split}_{item.index:05d}"
+    out = Path(ctx.out)
+    files = [f"audio/{item.split}/{name}.wav", f"jams/{item.split}/{name}.jams"]
+    write_audio(out / files[0], x, spec.sr)
+    save_jams(jam, out / files[1], view)
+    on, off, lab = events[0] if events else (d["event"]["event_time"], d["event"]["event_time"], d["label"])
+    segs = {}
+    for L in ctx.segments:
+        u = float(item_rng(ctx.seed, item.split, item.index, "segment", length_name(L)).uniform())
+        s, e = segment_window(on, off, L, spec.duration, u)
+        a, b = int(round(s * spec.sr)), int(round(s * spec.sr)) + int(round(L * spec.sr))
+        rel = f"segments/{length_name(L)}/audio/{item.split}/{name}.wav"
+        seg = x[a:b]
+        write_audio(out / rel, np.pad(seg, (0, (b - a) - len(seg))), spec.sr)
+        files.append(rel)
+        c_on, c_off = max(on, s) - s, min(off, e) - s
+        segs[length_name(L)] = {"start": s, "onset": c_on, "offset": c_off, "weakness": max(0.0, c_off - c_on) / L}
+    meta = {"filename": f"{name}.wav", "label": lab, "onset": on, "offset": off, "snr": d["event"]["snr"],
+            "fg": d["fg"], "fg_group": d["fg_group"], "src_dur": d["src_dur"], "bg": d["bg"], "segments": segs}
+    return {"files": files, "meta": meta}
+
+
+# ---------------------------------------------------------------- the whole set
+
+def resolve_bank(soundbank: str | Path | None, scale: str, workers: int) -> Soundbank:
+    from sedkit.synth.soundbank.index import load_soundbank
+
+    if soundbank is None:
+        from sedkit.synth.builtin import default_bank
+
+        soundbank = default_bank(seed=0, scale="small" if scale == "small" else "paper", workers=workers)
+    return load_soundbank(soundbank)
+
+
+def generate(spec: WaaSpec, out: str | Path, seed: int = 0, scale: str = "paper", soundbank=None, workers: int = 1,
+             resume: bool = False, kind: str = "waa") -> dict:
+    out = Path(out)
+    bank = resolve_bank(soundbank, scale, workers)
+    classes = bank.labels
+    if not classes:
+        raise SedkitError(f"soundbank {bank.root}: no foreground classes")
+    counts = split_counts(spec, scale, len(classes))
+    doc = {"spec": resolved(spec), "scale": scale, "soundbank": str(bank.root.name), "classes": classes}
+    job = Job(out, kind, doc, spec_hash(doc), seed, resume=resume, workers=workers)
+    view = ScaperView(bank, out / ".sedkit" / "view")
+    ctx = Ctx(str(out), spec, seed, bank, str(view.root), classes, sorted({parse_length(s) for s in spec.segments}))
+    items = [Item(s, i) for s in SPLITS for i in range(counts[s])]
+    results = job.run(make_item, ctx, items, desc=f"synth {kind}")
+    rows = pd.DataFrame([{"split": it.split, **results[it.key]["meta"]} for it in items])
+    write_metadata(out, spec, rows, classes, ctx.segments)
+    write_waa_card(out, spec, rows, classes, ctx.segments, job.spec_sha256, seed, kind, scale)
+    return job.finish()
+
+
+def write_metadata(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes: list[str], segments: list[float]) -> None:
+    from sedkit.synth.dataset import (write_classes, write_durations_tsv, write_strong_tsv, write_weak_tsv)
+    from sedkit.synth.io import atomic_write_text
+
+    write_classes(out / "metadata" / "classes.txt", classes)
+    for split, g in rows.groupby("split", sort=False):
+        write_strong_tsv(out / "metadata" / f"{split}.tsv",
+                         [{"filename": r.filename, "onset": r.onset, "offset": r.offset, "event_label": r.label}
+                          for r in g.itertuples()])
+        write_durations_tsv(out / "metadata" / f"{split}_durations.tsv", {f: spec.duration for f in g.filename})
+        for L in segments:
+            name = length_name(L)
+            base = out / "segments" / name / "metadata"
+            write_classes(base / "classes.txt", classes)
+            write_weak_tsv(base / f"{split}.tsv", {r.filename: [r.label] for r in g.itertuples()})
+            write_strong_tsv(base / f"{split}_strong.tsv",
+                             [{"filename": r.filename, "onset": r.segments[name]["onset"],
+                               "offset": r.segments[name]["offset"], "event_label": r.label} for r in g.itertuples()])
+            write_durations_tsv(base / f"{split}_durations.tsv", {f: L for f in g.filename})
+            wk = pd.DataFrame({"filename": g.filename.values,
+                               "segment_start": [r.segments[name]["start"] for r in g.itertuples()],
+                               "weakness": [r.segments[name]["weakness"] for r in g.itertuples()]})
+            atomic_write_text(base / f"{split}_weakness.tsv",
+                              wk.sort_values("filename").to_csv(sep="\t", index=False, float_format="%.4f"))
+
+
+SHORT_CLASSES = {"Alarm_bell_ringing", "Cat", "Dishes", "Dog", "Speech"}
+
+
+def write_waa_card(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes, segments, sha, seed, kind, scale):
+    from sedkit.synth.card import bars_png, density_png, hist_png, md_table, write_card
+
+    dur = rows.offset - rows.onset
+    density_png(out / "event_durations.png",
+                {c: dur[rows.label == c].values for c in classes}, "Event duration per class",
+                "event duration (s)", styles={c: ("-" if c in SHORT_CLASSES else "--") for c in classes},
+                xmax=spec.duration)
+    hist_png(out / "label_weakness.png", None, "Label weakness per segment length (fraction of segment active)",
+             "fraction of the segment in which the event is active", bins=20,
+             groups={length_name(L): [s[length_name(L)]["weakness"] for s in rows.segments] for L in segments})
+    hist_png(out / "snr.png", rows.snr.values, "SNR of the foreground events", "SNR (dB)")
+    counts = rows.groupby(["label", "split"]).size().unstack(fill_value=0).reindex(columns=list(SPLITS),
+                                                                                  fill_value=0)
+    bars_png(out / "counts.png", counts.sum(axis=1), "Clips per class (all splits)")
+    short = rows[dur < 0.2 - 1e-6]
+    short_by = short.groupby("label").size().to_dict()
+    weak = pd.DataFrame([{"segment": length_name(L),
+                          "mean weakness": float(np.mean([s[length_name(L)]["weakness"] for s in rows.segments])),
+                          "min weakness": float(np.min([s[length_name(L)]["weakness"] for s in rows.segments]))}
+                         for L in segments])
+    sections = [
+        ("Contents", f"{len(rows)} clips of {spec.duration:g} s at {spec.sr} Hz, one foreground event over one "
+                     f"background each, mixed with Scaper (ref_db {spec.ref_db:g}, SNR {spec.snr!r} dB, pitch shift "
+                     f"{'off' if spec.pitch_shift is None else repr(spec.pitch_shift)}). Scale: {scale}.\n\n"
+                     "Clips: `audio/<split>/`, strong labels `metadata/<split>.tsv`, JAMS `jams/<split>/`. "
+                     "Segments: `segments/<length>/` (weak `<split>.tsv`, clipped strong `<split>_strong.tsv`, "
+                     "label weakness `<split>_weakness.tsv`)."),
+        ("Counts per class and split", md_table(counts.reset_index())),
+        ("Segments and label weakness", md_table(weak)),
+        ("Events shorter than 200 ms", f"{len(short)} of {len(rows)} clips (paper: 122 of 3750). By class: "
+                                       f"{short_by or 'none'}."),
+        ("Segment placement rule", (__doc__ or "").split("Segments:")[1].split("200 ms set:")[0].strip()),
+    ]
+    images = [("Event durations per class (solid: short classes, dashed: long classes)", "event_durations.png"),
+              ("Label weakness per segment length", "label_weakness.png"), ("SNR", "snr.png"),
+              ("Clips per class", "counts.png")]
+    seg_arg = ",".join(length_name(L) for L in segments)
+    regen = f"sedkit synth {kind} --segment {seg_arg} --seed {seed} --scale {scale} --sr {spec.sr}"
+    write_card(out, f"sedkit {kind} dataset", sections, images, sha, seed, regen)
+
+
+# ---------------------------------------------------------------- commands
+
+def _common(f):
+    opts = [
+        click.option("--out", type=click.Path(path_type=Path), default=None,
+                     help="Output dataset folder (default: ./<kind>_<segments>)."),
+        click.option("--segment", default=None, help="Segment length(s): 200ms, 1s, 10s or a comma list."),
+        click.option("--sr", type=int, default=None, help="Sample rate (default 44100)."),
+        click.option("--scale", type=click.Choice(["paper", "small"]), default="paper", show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--soundbank", type=click.Path(path_type=Path), default=None,
+                     help="Soundbank root (default: the built-in bank, built and cached on first use)."),
+        click.option("--spec", "spec_path", type=click.Path(path_type=Path), default=None,
+                     help="YAML spec (default: the built-in specs/waa.yaml)."),
+        click.option("--pitch-shift", is_flag=True, help="Pitch shift U(-3, 3) semitones, as in the authors' code."),
+        click.option("--workers", type=int, default=None, help="Worker processes (default: all cores)."),
+        click.option("--resume", is_flag=True, help="Continue or verify a previous run into --out."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _run(kind, out, segment, sr, scale, seed, soundbank, spec_path, pitch_shift, workers, resume, event_duration):
+    import os
+
+    segs = [s.strip() for s in segment.split(",")] if segment else None
+    over = {"segments": segs, "sr": sr, "pitch_shift": ["uniform", -3, 3] if pitch_shift else None,
+            "event_duration": event_duration}
+    spec = load_spec(WaaSpec, spec_path or builtin_spec_path("waa"), over)
+    out = out or Path(f"{kind}_{'_'.join(length_name(parse_length(s)) for s in spec.segments)}")
+    man = generate(spec, out, seed, scale, soundbank, workers or os.cpu_count() or 1, resume, kind)
+    click.echo(f"{out}: {len(man['files'])} files, spec sha256 {man['spec_sha256'][:12]}")
+
+
+@click.command("waa", help="WAA set: one event over one background per 10 s clip, with segments cut around the "
+                           "event (Turpault et al. 2020).\n\nExample: sedkit synth waa --segment 1s")
+@_common
+def waa_cmd(**kw):
+    _run("waa", event_duration=None, **kw)
+
+
+@click.command("200ms", help="200 ms set: WAA's draws with every foreground cut to 200 ms, re-mixed.\n\n"
+                             "Example: sedkit synth 200ms --segment 200ms,1s,10s --out ms200")
+@_common
+def ms200_cmd(**kw):
+    _run("200ms", event_duration=0.2, **kw)
