@@ -1,0 +1,84 @@
+"""`sedkit synth strong` end to end on a tiny bank: formats, polyphony cap, clean-up, counts, determinism, resume."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from multievent_bank import make_bank
+
+from sedkit.cli import root
+from sedkit.specs import builtin_spec_path, load_spec
+from sedkit.synth.dataset import check_dataset
+from sedkit.synth.polyphony import tsv_polyphony
+from sedkit.synth.strong import StrongSpec, generate
+
+SIZES = {"small_counts.train": 8, "small_counts.validation": 4}
+
+
+@pytest.fixture(scope="module")
+def bank(tmp_path_factory):
+    return make_bank(tmp_path_factory.mktemp("strongbank") / "bank")
+
+
+@pytest.fixture(scope="module")
+def strong_set(bank, tmp_path_factory):
+    spec = load_spec(StrongSpec, builtin_spec_path("strong"), {**SIZES, "scene.polyphony_cap": 2})
+    out = tmp_path_factory.mktemp("strong") / "out"
+    man = generate(spec, out, seed=3, scale="small", soundbank=bank, workers=1)
+    return out, man
+
+
+def test_strong_tsvs_follow_desed_formats_and_the_recipe(strong_set):
+    out, man = strong_set
+    for split, n in (("train", 8), ("validation", 4)):
+        df = pd.read_csv(out / "metadata" / f"{split}.tsv", sep="\t")
+        assert list(df.columns) == ["filename", "onset", "offset", "event_label"]
+        durs = pd.read_csv(out / "metadata" / f"{split}_durations.tsv", sep="\t")
+        assert list(durs.columns) == ["filename", "duration"] and len(durs) == n
+        assert sorted(p.name for p in (out / "audio" / split).glob("*.wav")) == sorted(durs.filename)
+        assert len(list((out / "jams" / split).glob("*.jams"))) == n
+        assert set(df.filename) == set(durs.filename)  # every clip keeps at least one label
+        assert tsv_polyphony(df).max() <= 2
+        assert ((df.offset - df.onset) >= 0.25 - 1e-6).all()
+        assert ((df.onset >= 0) & (df.offset <= 10.0 + 1e-6)).all()
+        for _, g in df.groupby(["filename", "event_label"]):  # merged: same class never closer than 150 ms
+            g = g.sort_values("onset")
+            assert ((g.onset.values[1:] - g.offset.values[:-1]) >= 0.15 - 1e-3).all()
+    assert (out / "metadata" / "classes.txt").read_text().split() == \
+        ["Alarm_bell_ringing", "Dog", "Frying", "Speech"]
+    assert check_dataset(out) == []
+    for png in ("events_per_clip", "polyphony", "snr", "class_totals", "example"):
+        assert (out / f"{png}.png").stat().st_size > 1000
+    card = (out / "README.md").read_text()
+    assert "Polyphony cap 2" in card and "| train | 8 |" in card
+    assert man["kind"] == "strong" and man["spec"]["spec"]["scene"]["polyphony_cap"] == 2
+
+
+def test_strong_is_identical_whatever_the_workers_and_resumes(strong_set, bank, tmp_path):
+    out, man = strong_set
+    spec = load_spec(StrongSpec, builtin_spec_path("strong"), {**SIZES, "scene.polyphony_cap": 2})
+    man2 = generate(spec, tmp_path / "w2", seed=3, scale="small", soundbank=bank, workers=2)
+    assert man2["files"] == man["files"]
+    victim = tmp_path / "w2" / "audio" / "train" / "train_00003.wav"
+    victim.unlink()
+    man3 = generate(spec, tmp_path / "w2", seed=3, scale="small", soundbank=bank, workers=1, resume=True)
+    assert man3["files"] == man["files"]
+    journal = (tmp_path / "w2" / ".sedkit" / "journal.jsonl").read_text().splitlines()
+    assert len(journal) == 12 and json.loads(journal[0])[0] == "train/0"
+
+
+def test_strong_cli_small_and_one_line_errors(bank, tmp_path):
+    r = CliRunner().invoke(root, ["synth", "strong", "--scale", "small", "--soundbank", str(bank), "--train", "3",
+                                  "--validation", "1", "--no-reverb", "--workers", "1", "--out", str(tmp_path / "c")])
+    assert r.exit_code == 0, r.output
+    assert len(pd.read_csv(tmp_path / "c" / "metadata" / "train_durations.tsv", sep="\t")) == 3
+    assert json.loads((tmp_path / "c" / "manifest.json").read_text())["spec"]["spec"]["scene"]["reverb"] is None
+    r = CliRunner().invoke(root, ["synth", "strong", "--scale", "small", "--soundbank", str(bank),
+                                  "--out", str(tmp_path / "c")])
+    assert r.exit_code == 2 and "not empty" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(root, ["synth", "strong", "--soundbank", str(bank), "--polyphony-cap", "0",
+                                  "--out", str(tmp_path / "d")])
+    assert r.exit_code == 2 and "scene.polyphony_cap" in r.output
+    assert "Example: sedkit synth strong" in CliRunner().invoke(root, ["synth", "strong", "--help"]).output
