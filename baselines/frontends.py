@@ -1,0 +1,290 @@
+"""Front-ends: waveform -> time-frequency features, as torch modules that run on the model's device.
+
+- mel / log-mel from ``torch.stft`` and librosa's mel filters (no torchaudio); matches
+  ``librosa.feature.melspectrogram`` + ``librosa.power_to_db(ref=1, amin=1e-10, top_db=None)`` when the pad modes
+  agree (both use ``pad_mode="constant"`` here);
+- multi-scale mel (Kumar & Raj): several FFT sizes with one hop, stacked as channels;
+- PCEN (Cornell et al. Table 1): fixed, trainable (alpha, delta, r learned), and parallel PCEN (several layers,
+  fixed smoothers ``s = 0.015, 0.25`` whose outputs are combined with learned weights), on mel or log-mel;
+- normalisation: global z-score per (channel, mel band) from training-set statistics, or per-instance min-max.
+
+Every front-end returns ``(batch, channels, frames, mels)``. Channels are 1 for (log-)mel and PCEN, the number of
+layers for parallel PCEN, the number of FFT sizes for multi-scale mel.
+
+The configuration is a :class:`FrontendSpec` (a ``frontend:`` mapping inside a model spec). Its optional
+``preset`` names a file ``specs/frontends/<preset>.yaml`` whose keys are the defaults; the other keys override it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import librosa
+import numpy as np
+import torch
+from pydantic import model_validator
+from torch import nn
+
+from sedkit import SedkitError
+from sedkit.specs import Spec, builtin_spec_path, read_yaml
+
+
+class PCENSpec(Spec):
+    """Per-channel energy normalisation, eq. (3) of Cornell et al.; ``time_constant`` (s) sets the smoother."""
+
+    eps: float = 1e-6
+    alpha: float = 0.98
+    delta: float = 2.0
+    r: float = 0.5
+    time_constant: float = 0.4
+    trainable: bool = False
+
+
+class PPCENSpec(Spec):
+    """Parallel PCEN: ``layers`` PCEN layers; each smooths with a learned mix of the fixed ``smoothers``."""
+
+    layers: int = 2
+    smoothers: list[float] = [0.015, 0.25]
+    eps: float = 1e-6
+    alpha: float = 0.8
+    delta: float = 2.0
+    r: float = 0.5
+
+
+class FrontendSpec(Spec):
+    preset: str | None = None
+    sr: int = 16000
+    n_fft: int = 1024
+    win_length: int | None = None
+    hop_length: int = 256
+    n_mels: int = 64
+    fmin: float = 0.0
+    fmax: float | None = None
+    scales: list[int] | None = None  # multi-scale mel: these FFT sizes (window = FFT size), one channel each
+    compression: Literal["log", "none", "pcen", "ppcen"] = "log"
+    pcen_input: Literal["mel", "logmel"] = "mel"  # what PCEN / parallel PCEN is applied to
+    pcen: PCENSpec = PCENSpec()
+    ppcen: PPCENSpec = PPCENSpec()
+    norm: Literal["none", "zscore", "minmax"] = "zscore"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, v):
+        return expand_preset(v) if isinstance(v, dict) else v
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.scales and self.compression == "ppcen":
+            raise ValueError("multi-scale mel (scales) cannot be combined with parallel PCEN")
+        if self.win_length is not None and self.win_length > self.n_fft:
+            raise ValueError(f"win_length ({self.win_length}) is longer than n_fft ({self.n_fft})")
+        if self.fmax is not None and self.fmax > self.sr / 2:
+            raise ValueError(f"fmax ({self.fmax}) is above the Nyquist frequency ({self.sr / 2})")
+        return self
+
+
+def expand_preset(v: dict, depth: int = 0) -> dict:
+    """Merge ``v`` over the preset it names (presets may name presets); ``v``'s own keys win."""
+    if not v.get("preset"):
+        return v
+    if depth > 8:
+        raise SedkitError(f"front-end preset {v['preset']!r}: presets nest too deeply (a cycle?)")
+    base = expand_preset(read_yaml(builtin_spec_path(f"frontends/{v['preset']}")), depth + 1)
+    out = dict(base)
+    for k, sub in v.items():
+        out[k] = {**base[k], **sub} if isinstance(sub, dict) and isinstance(base.get(k), dict) else sub
+    return out
+
+
+def db(x: torch.Tensor, amin: float = 1e-10) -> torch.Tensor:
+    """``10 log10(max(x, amin))``, i.e. librosa's power_to_db with ref 1 and no top_db."""
+    return 10.0 * torch.log10(torch.clamp(x, min=amin))
+
+
+class MelSpectrogram(nn.Module):
+    """Power mel spectrogram ``(B, N) -> (B, frames, mels)`` from torch.stft + librosa.filters.mel."""
+
+    def __init__(self, sr: int, n_fft: int, hop_length: int, n_mels: int, win_length: int | None = None,
+                 fmin: float = 0.0, fmax: float | None = None):
+        super().__init__()
+        self.n_fft, self.hop_length = n_fft, hop_length
+        self.win_length = win_length or n_fft
+        fb = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+        self.register_buffer("fb", torch.from_numpy(fb.T.copy()), persistent=False)  # (bins, mels)
+        self.register_buffer("window", torch.hann_window(self.win_length, periodic=True), persistent=False)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        spec = torch.stft(wave.float(), self.n_fft, self.hop_length, self.win_length, window=self.window,
+                          center=True, pad_mode="constant", return_complex=True)
+        power = spec.real.square() + spec.imag.square()  # (B, bins, frames)
+        return torch.matmul(power.transpose(1, 2), self.fb)
+
+
+def smoothing_coef(time_constant: float, sr: int, hop_length: int) -> float:
+    """The one-pole smoother coefficient for a time constant in seconds (same formula as librosa.pcen)."""
+    t = time_constant * sr / hop_length
+    return float((math.sqrt(1 + 4 * t ** 2) - 1) / (2 * t ** 2))
+
+
+def smooth(x: torch.Tensor, s: float, block: int = 64) -> torch.Tensor:
+    """First-order IIR ``M[t] = (1-s) M[t-1] + s x[t]`` along dim -2 (frames), with ``M[-1] = x[0]``.
+
+    Computed blockwise: inside a block of ``block`` frames the recursion is a lower-triangular matrix product,
+    the state is carried between blocks. Exact, differentiable, and ``frames / block`` sequential steps.
+    """
+    n = x.shape[-2]
+    k = torch.arange(block, device=x.device, dtype=x.dtype)
+    a = 1.0 - s
+    diff = k[:, None] - k[None, :]
+    kernel = torch.where(diff >= 0, s * a ** diff.clamp(min=0), torch.zeros((), dtype=x.dtype, device=x.device))
+    carry = a ** (k + 1)  # weight of the previous state on each frame of the block
+    state = x[..., :1, :]
+    out = []
+    for start in range(0, n, block):
+        chunk = x[..., start:start + block, :]
+        m = chunk.shape[-2]
+        y = torch.matmul(kernel[:m, :m], chunk) + carry[:m, None] * state
+        out.append(y)
+        state = y[..., -1:, :]
+    return torch.cat(out, dim=-2)
+
+
+class PCEN(nn.Module):
+    """PCEN on ``(B, C, T, F)`` energies. Trainable: alpha, delta, r learned per band (kept positive via log)."""
+
+    def __init__(self, n_mels: int, s: float, eps: float, alpha: float, delta: float, r: float,
+                 trainable: bool):
+        super().__init__()
+        self.s, self.eps = s, eps
+        init = torch.log(torch.tensor([alpha, delta, r])).repeat(n_mels, 1).T.contiguous()  # (3, F)
+        if trainable:
+            self.log_params = nn.Parameter(init)
+        else:
+            self.register_buffer("log_params", init)
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:
+        alpha, delta, r = self.log_params.exp()
+        m = smooth(e, self.s)
+        return pcen_formula(e, m, alpha, delta, r, self.eps)
+
+
+def pcen_formula(e, m, alpha, delta, r, eps):
+    """``(E / (eps + M)^alpha + delta)^r - delta^r``, eq. (3) of Cornell et al."""
+    gain = torch.exp(-alpha * torch.log(eps + m))
+    return (e * gain + delta).pow(r) - delta.pow(r)
+
+
+class ParallelPCEN(nn.Module):
+    """``layers`` trainable PCEN layers in parallel (output channels); smoothers fixed, their mix learned."""
+
+    def __init__(self, n_mels: int, spec: PPCENSpec):
+        super().__init__()
+        self.smoothers = list(spec.smoothers)
+        self.eps = spec.eps
+        p = torch.log(torch.tensor([spec.alpha, spec.delta, spec.r]))
+        self.log_params = nn.Parameter(p[None, :, None].repeat(spec.layers, 1, n_mels))  # (L, 3, F)
+        # mixing logits (L, S, F); layer k starts leaning on smoother k so the layers differ from the start
+        mix = torch.zeros(spec.layers, len(self.smoothers), n_mels)
+        for k in range(spec.layers):
+            mix[k, k % len(self.smoothers)] = 2.0
+        self.mix_logits = nn.Parameter(mix)
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:  # e: (B, 1, T, F)
+        ms = torch.stack([smooth(e[:, 0], s) for s in self.smoothers], dim=1)  # (B, S, T, F)
+        w = torch.softmax(self.mix_logits, dim=1)  # (L, S, F)
+        m = torch.einsum("bstf,lsf->bltf", ms, w)
+        alpha, delta, r = (self.log_params.exp()[:, i, None, :] for i in range(3))  # (L, 1, F)
+        return pcen_formula(e, m, alpha, delta, r, self.eps)
+
+
+def minmax(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Per-instance, per-channel min-max scaling of ``(B, C, T, F)`` to [0, 1]."""
+    lo = x.amin(dim=(-2, -1), keepdim=True)
+    hi = x.amax(dim=(-2, -1), keepdim=True)
+    return (x - lo) / (hi - lo + eps)
+
+
+class Frontend(nn.Module):
+    """The configured front-end: waveform ``(B, N)`` -> features ``(B, channels, frames, mels)``."""
+
+    def __init__(self, spec: FrontendSpec):
+        super().__init__()
+        self.spec = spec
+        ffts = spec.scales or [spec.n_fft]
+        win = None if spec.scales else spec.win_length
+        self.mels = nn.ModuleList(MelSpectrogram(spec.sr, n, spec.hop_length, spec.n_mels, win, spec.fmin,
+                                                 spec.fmax) for n in ffts)
+        self.n_scales = len(ffts)
+        self.compress = None
+        if spec.compression == "pcen":
+            p = spec.pcen
+            s = smoothing_coef(p.time_constant, spec.sr, spec.hop_length)
+            self.compress = PCEN(spec.n_mels, s, p.eps, p.alpha, p.delta, p.r, p.trainable)
+        elif spec.compression == "ppcen":
+            self.compress = ParallelPCEN(spec.n_mels, spec.ppcen)
+        self.channels = spec.ppcen.layers if spec.compression == "ppcen" else self.n_scales
+        shape = (1, self.channels, 1, spec.n_mels)
+        self.register_buffer("mean", torch.zeros(shape))
+        self.register_buffer("std", torch.ones(shape))
+
+    def n_frames(self, n_samples: int) -> int:
+        return 1 + n_samples // self.spec.hop_length
+
+    @property
+    def frame_hop_s(self) -> float:
+        return self.spec.hop_length / self.spec.sr
+
+    def features(self, wave: torch.Tensor) -> torch.Tensor:
+        """Features before normalisation."""
+        x = torch.stack([m(wave) for m in self.mels], dim=1)  # (B, S, T, F) power mel
+        comp = self.spec.compression
+        if comp == "log":
+            return db(x)
+        if comp == "none":
+            return x
+        if self.spec.pcen_input == "logmel":
+            x = minmax(db(x))  # PCEN needs non-negative input (Cornell et al. sec. 4)
+        return self.compress(x)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        x = self.features(wave)
+        if self.spec.norm == "zscore":
+            return (x - self.mean) / self.std
+        if self.spec.norm == "minmax":
+            return minmax(x)
+        return x
+
+    @torch.no_grad()
+    def fit_stats(self, waves, device=None) -> None:
+        """Global z-score statistics per (channel, band) from an iterable of waveform batches ``(B, N)``."""
+        if self.spec.norm != "zscore":
+            return
+        total = sq = None
+        count = 0
+        for wave in waves:
+            x = self.features(wave.to(device or self.mean.device)).double()
+            s1 = x.sum(dim=(0, 2), keepdim=True)
+            s2 = x.square().sum(dim=(0, 2), keepdim=True)
+            total = s1 if total is None else total + s1
+            sq = s2 if sq is None else sq + s2
+            count += x.shape[0] * x.shape[2]
+        if not count:
+            raise SedkitError("cannot fit z-score statistics: the training set is empty")
+        mean = total / count
+        var = (sq / count - mean.square()).clamp(min=1e-10)
+        self.mean.copy_(mean.float())
+        self.std.copy_(var.sqrt().float())
+
+
+def build_frontend(cfg: dict | FrontendSpec) -> Frontend:
+    spec = cfg if isinstance(cfg, FrontendSpec) else FrontendSpec.model_validate(cfg)
+    return Frontend(spec)
+
+
+def librosa_logmel(y: np.ndarray, spec: FrontendSpec, n_fft: int | None = None) -> np.ndarray:
+    """The librosa reference log-mel for one clip, ``(frames, mels)`` (used by tests and the benchmark)."""
+    n = n_fft or spec.n_fft
+    m = librosa.feature.melspectrogram(y=y, sr=spec.sr, n_fft=n, hop_length=spec.hop_length,
+                                       win_length=None if spec.scales else spec.win_length, n_mels=spec.n_mels,
+                                       fmin=spec.fmin, fmax=spec.fmax, center=True, pad_mode="constant")
+    return librosa.power_to_db(m, ref=1.0, amin=1e-10, top_db=None).T

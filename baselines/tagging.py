@@ -1,0 +1,83 @@
+"""Audio-tagging metrics (clip level) and the evaluate function of tagging models.
+
+:func:`tagging_metrics` gives, from multi-hot targets and clip probabilities:
+
+- ``f1_macro`` / ``f1_micro``: tagging F-measure at threshold 0.5 (Turpault et al. report the macro one);
+- ``ap`` per class and ``map`` (mean over classes with at least one positive; Kumar & Raj's AP / MAP), from sklearn;
+- ``micro_p`` / ``macro_p``: micro- and macro-averaged average precision (Deshmukh et al.'s "micro-p"/"macro-p",
+  the same quantities their code logs as ap_micro / ap_macro), and ``auc``: macro ROC AUC over classes that have
+  both positives and negatives.
+Classes without positives get NaN AP/AUC and are left out of the means.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+
+from sedkit.baselines import predictions
+
+
+def _mean(xs) -> float:
+    xs = [x for x in xs if not math.isnan(x)]
+    return float(np.mean(xs)) if xs else float("nan")
+
+
+def tagging_metrics(y_true: np.ndarray, scores: np.ndarray, classes: list[str], threshold: float = 0.5) -> dict:
+    y = np.asarray(y_true) > 0.5
+    s = np.asarray(scores, dtype=np.float64)
+    pred = s >= threshold
+    per = {}
+    for k, c in enumerate(classes):
+        pos = int(y[:, k].sum())
+        ap = float(average_precision_score(y[:, k], s[:, k])) if pos else float("nan")
+        auc = float(roc_auc_score(y[:, k], s[:, k])) if 0 < pos < len(y) else float("nan")
+        f1 = float(f1_score(y[:, k], pred[:, k], zero_division=0))
+        per[c] = {"ap": ap, "auc": auc, "f1": f1, "positives": pos}
+    labelled = y.any(axis=0)
+    out = {
+        "f1_macro": float(f1_score(y[:, labelled], pred[:, labelled], average="macro", zero_division=0))
+        if labelled.any() else float("nan"),
+        "f1_micro": float(f1_score(y, pred, average="micro", zero_division=0)),
+        "map": _mean(v["ap"] for v in per.values()),
+        "micro_p": float(average_precision_score(y, s, average="micro")) if y.any() else float("nan"),
+        "auc": _mean(v["auc"] for v in per.values()),
+        "n_clips": int(len(y)),
+        "per_class": per,
+    }
+    out["macro_p"] = out["map"]
+    return out
+
+
+def f1_select(strategy, loader) -> float:
+    """Selection metric for classifiers: macro tagging F-measure on the validation loader."""
+    y, s = _targets_and_scores(strategy, loader)
+    return tagging_metrics(y, s, [str(k) for k in range(y.shape[1])])["f1_macro"]
+
+
+def map_select(strategy, loader) -> float:
+    y, s = _targets_and_scores(strategy, loader)
+    return tagging_metrics(y, s, [str(k) for k in range(y.shape[1])])["map"]
+
+
+def micro_ap_select(strategy, loader) -> float:
+    y, s = _targets_and_scores(strategy, loader)
+    return tagging_metrics(y, s, [str(k) for k in range(y.shape[1])])["micro_p"]
+
+
+def _targets_and_scores(strategy, loader):
+    pred = predictions.collect(strategy, loader, strategy.device)
+    return loader.dataset.targets.numpy()[pred["index"]], pred["clip"]
+
+
+def evaluate(entry, data_dir: str | Path, split: str, run_dir: str | Path, postprocess: str = "none") -> dict:
+    """Predict ``split``, write ``predictions/<split>/``, return tagging metrics (``postprocess`` is ignored)."""
+    loader = entry.loader(split)
+    strategy = entry.strategy
+    pred = predictions.collect(strategy, loader, strategy.device)
+    predictions.write_split(run_dir, split, pred, entry.classes, getattr(strategy, "frame_hop_s", None),
+                            entry.sample_rate)
+    y = loader.dataset.targets.numpy()[pred["index"]]
+    return tagging_metrics(y, pred["clip"], entry.classes)

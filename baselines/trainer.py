@@ -1,0 +1,288 @@
+"""One trainer for every baseline; what differs between papers lives in a pluggable :class:`Strategy`.
+
+A strategy owns its networks and optimisers and knows how to do one training step and how to predict:
+
+- ``build(cfg, n_classes, device)``: create networks/optimisers; register them in ``self.nets`` / ``self.opts``
+  (dicts name -> module / optimiser) so the default ``state_dict`` / ``train`` / ``eval`` cover them;
+- ``train_step(batch, step) -> {name: float}``: forward, backward, optimiser step; returns scalars to log;
+- ``predict(batch) -> {"clip": (B, C) probabilities, optionally "frame": (B, T, C)}`` (called under no_grad, eval);
+- optional hooks ``on_epoch_start(epoch)`` / ``on_epoch_end(epoch)``.
+
+:class:`Trainer` runs the epochs: tqdm progress, ``log.csv`` + TensorBoard (``tensorboard/``), atomic checkpoints
+``last.pt`` / ``best.pt`` (strategy state, epoch, early-stopping state, RNG states; loadable with
+``torch.load(weights_only=True)``), ``resume=True`` continues from ``last.pt``, early stopping on
+``select_metric(strategy, val_loader)`` (higher is better). AMP (bfloat16 autocast) only on CUDA.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import time
+from pathlib import Path
+from typing import Literal
+
+import torch
+from tqdm import tqdm
+
+from sedkit import SedkitError
+from sedkit.specs import Spec
+from sedkit.synth.io import atomic_path, atomic_write_text
+
+CHECKPOINT_FORMAT = "sedkit-checkpoint-1"
+
+
+class TrainSpec(Spec):
+    """The ``train:`` section of a model spec."""
+
+    epochs: int = 100
+    lr: float = 1e-3
+    optimizer: Literal["adam", "adagrad", "sgd"] = "adam"
+    weight_decay: float = 0.0
+    patience: int | None = 20  # epochs without improvement of the selection metric; None = never stop early
+    seed: int = 0
+    amp: bool = False  # bfloat16 autocast, CUDA only
+
+
+def make_optimizer(cfg: TrainSpec | dict, params) -> torch.optim.Optimizer:
+    """The optimiser a TrainSpec (or a dict with its keys) asks for, over the ``params`` with requires_grad."""
+    spec = cfg if isinstance(cfg, TrainSpec) else TrainSpec(**{k: v for k, v in cfg.items()
+                                                                  if k in TrainSpec.model_fields})
+    params = [p for p in params if p.requires_grad]
+    cls = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad, "sgd": torch.optim.SGD}[spec.optimizer]
+    return cls(params, lr=spec.lr, weight_decay=spec.weight_decay)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SedkitError("--device cuda requested but CUDA is not available on this machine")
+    if name not in ("cpu", "cuda"):
+        raise SedkitError(f"unknown device {name!r}; expected auto, cpu or cuda")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """The training seed of a run: seeds torch's global generator (model initialisation, dropout)."""
+    torch.manual_seed(seed)
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+class Strategy:
+    """Base class of training strategies (see module docstring)."""
+
+    nets: dict
+    opts: dict
+
+    def __init__(self):
+        self.nets = {}
+        self.opts = {}
+        self.device = torch.device("cpu")
+
+    def build(self, cfg: dict, n_classes: int, device) -> None:
+        raise NotImplementedError
+
+    def train_step(self, batch: dict, step: int) -> dict[str, float]:
+        raise NotImplementedError
+
+    def predict(self, batch: dict) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def on_epoch_start(self, epoch: int) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int) -> None:
+        pass
+
+    def train(self) -> None:
+        for m in self.nets.values():
+            m.train()
+
+    def eval(self) -> None:
+        for m in self.nets.values():
+            m.eval()
+
+    def extra_state(self) -> dict:
+        """Anything else to checkpoint (plain tensors / numbers only)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {"nets": {k: m.state_dict() for k, m in self.nets.items()},
+                "opts": {k: o.state_dict() for k, o in self.opts.items()},
+                "extra": self.extra_state()}
+
+    def load_state_dict(self, state: dict, optimizers: bool = True) -> None:
+        for k, m in self.nets.items():
+            if k not in state["nets"]:
+                raise SedkitError(f"checkpoint has no weights for network {k!r} (has {sorted(state['nets'])})")
+            m.load_state_dict(state["nets"][k])
+        if optimizers:
+            for k, o in self.opts.items():
+                if k in state.get("opts", {}):
+                    o.load_state_dict(state["opts"][k])
+        self.load_extra_state(state.get("extra", {}))
+
+
+def save_checkpoint(path: Path, obj: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    p = Path(path)
+    if not p.exists():
+        raise SedkitError(f"{p}: checkpoint not found")
+    try:
+        ck = torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as e:  # corrupt file or unsafe pickle content
+        raise SedkitError(f"{p}: cannot load checkpoint ({str(e).splitlines()[0][:200]})") from None
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise SedkitError(f"{p}: not a sedkit checkpoint")
+    return ck
+
+
+def loader_generators(loader) -> list[torch.Generator]:
+    """The torch.Generators that drive a loader's shuffling / batch sampling (checkpointed for resume)."""
+    out = []
+    for obj in (loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)):
+        g = getattr(obj, "generator", None)
+        if isinstance(g, torch.Generator) and all(g is not x for x in out):
+            out.append(g)
+    return out
+
+
+class Trainer:
+    def __init__(self, strategy: Strategy, train_loader, val_loader, out_dir: str | Path, epochs: int,
+                 device: torch.device | str = "cpu", amp: bool = False, seed: int = 0, select_metric=None,
+                 patience: int | None = None, resume: bool = False, tensorboard: bool = True):
+        self.strategy = strategy
+        self.train_loader, self.val_loader = train_loader, val_loader
+        self.out_dir = Path(out_dir)
+        self.epochs, self.patience, self.resume = epochs, patience, resume
+        self.device = torch.device(device) if isinstance(device, str) else device
+        self.amp = amp and self.device.type == "cuda"
+        self.seed = seed
+        self.select_metric = select_metric
+        self.tensorboard = tensorboard
+
+    # ---- checkpoints
+    def _rng_state(self) -> dict:
+        st = {"torch": torch.get_rng_state(),
+              "loaders": [g.get_state() for g in loader_generators(self.train_loader)]}
+        if torch.cuda.is_available():
+            st["cuda"] = torch.cuda.get_rng_state_all()
+        return st
+
+    def _set_rng_state(self, st: dict) -> None:
+        torch.set_rng_state(st["torch"])
+        for g, s in zip(loader_generators(self.train_loader), st.get("loaders", [])):
+            g.set_state(s)
+        if "cuda" in st and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(st["cuda"])
+
+    def _checkpoint(self, epoch: int, state: dict) -> dict:
+        return {"format": CHECKPOINT_FORMAT, "epoch": epoch, "strategy": self.strategy.state_dict(),
+                "rng": self._rng_state(), **state}
+
+    def _write_log(self, history: list[dict]) -> None:
+        keys = list(dict.fromkeys(k for row in history for k in row))
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+        w.writeheader()
+        for row in history:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        atomic_write_text(self.out_dir / "log.csv", buf.getvalue())
+
+    def _autocast(self):
+        if self.amp:
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def evaluate_metric(self) -> float:
+        if self.select_metric is None:
+            return float("nan")
+        self.strategy.eval()
+        with torch.no_grad(), self._autocast():
+            v = float(self.select_metric(self.strategy, self.val_loader))
+        return v
+
+    # ---- main loop
+    def fit(self) -> dict:
+        """Train; returns ``{"best_epoch", "best_metric", "epochs_run", "stopped_early"}``."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        state = {"best": -math.inf, "best_epoch": -1, "bad_epochs": 0, "stopped": False, "history": []}
+        start = 0
+        last = self.out_dir / "last.pt"
+        if self.resume and last.exists():
+            ck = load_checkpoint(last, map_location=self.device)
+            self.strategy.load_state_dict(ck["strategy"])
+            self._set_rng_state(ck["rng"])
+            state = {k: ck[k] for k in state}
+            start = ck["epoch"] + 1
+        writer = None
+        if self.tensorboard and start < self.epochs and not state["stopped"]:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(self.out_dir / "tensorboard"), purge_step=start)
+        step = start * max(1, len(self.train_loader))
+        for epoch in range(start, self.epochs):
+            if state["stopped"]:
+                break
+            t0 = time.perf_counter()
+            self.strategy.on_epoch_start(epoch)
+            self.strategy.train()
+            sums: dict[str, float] = {}
+            n = 0
+            bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}/{self.epochs}", leave=False, disable=None)
+            for batch in bar:
+                with self._autocast():
+                    scalars = self.strategy.train_step(to_device(batch, self.device), step)
+                step += 1
+                n += 1
+                for k, v in scalars.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                if "loss" in scalars:
+                    bar.set_postfix(loss=f"{float(scalars['loss']):.4f}")
+            self.strategy.on_epoch_end(epoch)
+            metric = self.evaluate_metric()
+            row = {"epoch": epoch, **{f"train_{k}": v / max(n, 1) for k, v in sums.items()},
+                   "select_metric": metric, "time_s": time.perf_counter() - t0}
+            state["history"].append(row)
+            score = -math.inf if math.isnan(metric) else metric
+            if self.select_metric is None:  # no validation: keep the latest weights
+                score = float(epoch)
+            if score > state["best"] or state["best_epoch"] < 0:
+                state.update(best=score, best_epoch=epoch, bad_epochs=0)
+                improved = True
+            else:
+                state["bad_epochs"] += 1
+                improved = False
+            if self.patience is not None and state["bad_epochs"] >= self.patience:
+                state["stopped"] = True
+            ck = self._checkpoint(epoch, state)
+            if improved:
+                save_checkpoint(self.out_dir / "best.pt", ck)
+            save_checkpoint(last, ck)
+            self._write_log(state["history"])
+            if writer is not None:
+                for k, v in row.items():
+                    if k != "epoch" and isinstance(v, float) and math.isfinite(v):
+                        writer.add_scalar(k, v, epoch)
+                writer.flush()
+        if writer is not None:
+            writer.close()
+        return {"best_epoch": state["best_epoch"], "best_metric": state["best"],
+                "epochs_run": len(state["history"]), "stopped_early": state["stopped"]}
+
+    def load_best(self) -> None:
+        """Load ``best.pt`` (weights only) into the strategy."""
+        ck = load_checkpoint(self.out_dir / "best.pt", map_location=self.device)
+        self.strategy.load_state_dict(ck["strategy"], optimizers=False)

@@ -1,0 +1,183 @@
+"""Turpault et al. (2020), "Limitations of weak labels for embedding and tagging".
+
+- Embedding network E: a CNN of 4 conv layers applied to 200 ms windows of the log-mel; the window embeddings are
+  averaged over time, giving one 130-d vector whatever the input length.
+- Classifier G: FC 32 with leaky ReLU, then a sigmoid output layer.
+- ``method: classifier``: E and G trained end-to-end with BCE (early stopping on the tagging F-measure).
+- ``method: triplet`` / ``proto``: E is first trained with the triplet loss or prototypical episodes (early
+  stopping on the centroid metric, eq. 5), then G is trained on the frozen embeddings (F-measure).
+Evaluation: tagging F-measure (macro, threshold 0.5) and the other tagging metrics.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from sedkit.specs import Spec, resolved
+from sedkit.baselines import tagging
+from sedkit.baselines.data import DataSpec, EpisodeSampler, SplitLoaders, TripletSampler
+from sedkit.baselines.frontends import FrontendSpec, build_frontend
+from sedkit.baselines.registry import ModelEntry, Stage, validate
+from sedkit.baselines.tagging_strategies import BCEStrategy, ProtoStrategy, TripletStrategy, centroid_select
+from sedkit.baselines.trainer import TrainSpec
+
+
+class NetSpec(Spec):
+    channels: list[int] = [32, 64, 128, 130]  # one conv layer each; the last is the embedding size
+    kernel: int = 3
+    pool_freq: int = 2
+    dropout: float = 0.2
+    window_s: float = 0.2
+    hidden: int = 32  # classifier G
+
+
+class TripletSpec(Spec):
+    margin: float = 0.5
+    semi_hard: bool = False
+    normalize: bool = True
+    batch_size: int = 16  # anchors per batch (each with a positive and a negative)
+
+
+class ProtoSpec(Spec):
+    n_way: int | None = None  # classes per episode; None = all classes (J = K)
+    n_support: int = 5
+    n_query: int = 5
+    episodes_per_epoch: int | None = None  # None = labelled clips / (n_way * (n_support + n_query))
+
+
+class TurpaultSpec(Spec):
+    method: Literal["classifier", "triplet", "proto"]
+    frontend: FrontendSpec = Field(default_factory=lambda: FrontendSpec(preset="turpault"))
+    data: DataSpec = DataSpec()
+    net: NetSpec = NetSpec()
+    train: TrainSpec = TrainSpec()  # end-to-end classifier, or G on frozen embeddings
+    embedding_train: TrainSpec = TrainSpec()  # triplet / proto embedding stage
+    triplet: TripletSpec = TripletSpec()
+    proto: ProtoSpec = ProtoSpec()
+
+
+class EmbeddingCNN(nn.Module):
+    """``(N, 1, frames, mels) -> (N, D)``: conv 3x3 -> leaky ReLU -> max-pool over frequency -> dropout,
+    then the mean over time and frequency."""
+
+    def __init__(self, spec: NetSpec, in_channels: int = 1):
+        super().__init__()
+        layers, c = [], in_channels
+        for out in spec.channels:
+            layers += [nn.Conv2d(c, out, spec.kernel, padding=spec.kernel // 2), nn.LeakyReLU(0.2),
+                       nn.MaxPool2d((1, spec.pool_freq), ceil_mode=True), nn.Dropout(spec.dropout)]
+            c = out
+        self.body = nn.Sequential(*layers)
+        self.dim = c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).mean(dim=(2, 3))
+
+
+class Classifier(nn.Module):
+    """G: FC ``hidden`` + leaky ReLU, then an output layer with a sigmoid."""
+
+    def __init__(self, dim: int, hidden: int, n_classes: int):
+        super().__init__()
+        self.fc = nn.Linear(dim, hidden)
+        self.out = nn.Linear(hidden, n_classes)
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.out(F.leaky_relu(self.fc(e), 0.2)))
+
+
+class TurpaultModel(nn.Module):
+    """Front-end + E over 200 ms windows (+ G). ``frozen=True``: E is fixed (eval mode, no grad), only G trains."""
+
+    def __init__(self, frontend, embed: EmbeddingCNN, head: Classifier | None, window_s: float,
+                 frozen: bool = False):
+        super().__init__()
+        self.frontend, self.embed, self.head = frontend, embed, head
+        self.window = max(1, int(round(window_s / frontend.frame_hop_s)))
+        self.frozen = frozen
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.frozen:
+            self.frontend.eval()
+            self.embed.eval()
+        return self
+
+    def trainable_parameters(self):
+        return self.head.parameters() if self.frozen else self.parameters()
+
+    def embedding(self, audio: torch.Tensor, n_samples: torch.Tensor | None) -> torch.Tensor:
+        x = self.frontend(audio)  # (B, 1, T, F)
+        b, c, t, f = x.shape
+        w = self.window
+        if t < w:
+            x = F.pad(x, (0, 0, 0, w - t))
+            t = w
+        n_win = t // w
+        win = x[:, :, :n_win * w].reshape(b, c, n_win, w, f).transpose(1, 2).reshape(b * n_win, c, w, f)
+        e = self.embed(win).reshape(b, n_win, -1)
+        if n_samples is None:
+            return e.mean(1)
+        frames = 1 + n_samples // self.frontend.spec.hop_length
+        valid = (frames // w).clamp(min=1, max=n_win)
+        mask = (torch.arange(n_win, device=e.device)[None, :] < valid[:, None]).to(e.dtype)
+        return (e * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+
+    def forward(self, audio: torch.Tensor, n_samples: torch.Tensor | None = None) -> dict:
+        if self.frozen:
+            with torch.no_grad():
+                e = self.embedding(audio, n_samples)
+        else:
+            e = self.embedding(audio, n_samples)
+        out = {"embedding": e}
+        if self.head is not None:
+            out["clip"] = self.head(e)
+        return out
+
+
+def build(cfg: dict, data_dir: Path, device: torch.device, training: bool = True) -> ModelEntry:
+    spec = validate(TurpaultSpec, cfg, f"config of model {cfg.get('method', '?')}")
+    loaders = SplitLoaders(data_dir, spec.data, spec.frontend.sr, spec.train.seed)
+    n_classes = len(loaders.classes)
+    frontend = build_frontend(spec.frontend)
+    embed = EmbeddingCNN(spec.net, frontend.channels)
+    two_stage = spec.method != "classifier"
+    model = TurpaultModel(frontend, embed, Classifier(embed.dim, spec.net.hidden, n_classes), spec.net.window_s,
+                          frozen=two_stage)
+    strategy = BCEStrategy(lambda n: model)
+    strategy.build(spec.train.model_dump(), n_classes, device)
+    entry = ModelEntry(task="tagging", config=resolved(spec), classes=loaders.classes, strategy=strategy,
+                       loader=loaders.loader, evaluate="sedkit.baselines.tagging:evaluate",
+                       sample_rate=spec.frontend.sr, epochs=spec.train.epochs, patience=spec.train.patience,
+                       amp=spec.train.amp, seed=spec.train.seed, val_split=spec.data.val_split,
+                       eval_splits=loaders.eval_splits())
+    if not training:
+        return entry
+    train = spec.data.train_split
+    frontend.to(device).fit_stats((b["audio"] for b in loaders.loader(train)), device)
+    entry.train_loader = loaders.loader(train, shuffle=True)
+    entry.val_loader = loaders.loader(spec.data.val_split)
+    entry.select_metric = tagging.f1_select
+    if two_stage:
+        embedder = TurpaultModel(frontend, embed, None, spec.net.window_s)
+        targets = loaders.dataset(train).targets
+        es = spec.embedding_train
+        if spec.method == "triplet":
+            t = spec.triplet
+            stage_strategy = TripletStrategy(lambda n: embedder, margin=t.margin, semi_hard=t.semi_hard,
+                                             normalize=t.normalize)
+            sampler = TripletSampler(targets, t.batch_size, es.seed)
+        else:
+            p = spec.proto
+            stage_strategy = ProtoStrategy(lambda n: embedder, n_support=p.n_support, n_query=p.n_query)
+            sampler = EpisodeSampler(targets, p.n_way, p.n_support + p.n_query, p.episodes_per_epoch, es.seed)
+        stage_strategy.build(es.model_dump(), n_classes, device)
+        entry.pre_stages = [Stage("embedding", stage_strategy, loaders.loader(train, batch_sampler=sampler),
+                                  entry.val_loader, centroid_select(loaders.loader(train)), es.epochs,
+                                  es.patience)]
+    return entry
