@@ -57,11 +57,17 @@ class ModelStrategy(Strategy):
 
 
 class BCEStrategy(ModelStrategy):
-    """BCE on clip probabilities (+ ``aux_alpha`` x MSE reconstruction when the model returns ``recon``)."""
+    """BCE on clip probabilities (+ ``aux_alpha`` x MSE reconstruction when the model returns ``recon``).
+
+    When the model returns ``"clip_per_view"`` (B, V, C) (e.g. one per FFT scale), the loss is over every view.
+    """
 
     def train_step(self, batch: dict, step: int) -> dict:
         out = self.model(batch["audio"], batch.get("n_samples"))
-        loss = bce(out["clip"], batch["target"])
+        p, y = out.get("clip_per_view", out["clip"]), batch["target"]
+        if p.dim() == 3:  # (B, views, C): every view (e.g. FFT scale) is a training example
+            y = y[:, None, :].expand_as(p)
+        loss = bce(p, y)
         scalars = {"bce": loss.item()}
         alpha = self.options.get("aux_alpha", 0.0)
         if "recon" in out:
