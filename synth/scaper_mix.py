@@ -18,7 +18,7 @@ import numpy as np
 
 from sedkit import SedkitError
 from sedkit.synth.compat import import_scaper
-from sedkit.synth.io import atomic_path
+from sedkit.synth.io import atomic_path, safe_join
 from sedkit.synth.soundbank.index import Soundbank
 
 SEP = "~"  # separator replacing "/" in view file names
@@ -41,7 +41,7 @@ class ScaperView:
         self.fg_path = self.root / "foreground"
         self.bg_path = self.root / "background"
         for r in (bank.index.itertuples(index=False) if build else ()):
-            link = self.root / r.role / r.label / _flat(r.path)
+            link = safe_join(self.root, f"{r.role}/{r.label}/{_flat(r.path)}")
             if not link.is_symlink():
                 link.parent.mkdir(parents=True, exist_ok=True)
                 try:

@@ -36,6 +36,7 @@ from pydantic import Field, field_validator, model_validator
 from sedkit import SedkitError
 from sedkit.specs import Dist, Spec, builtin_spec_path, load_spec, resolved, spec_hash
 from sedkit.synth.audio import write as write_audio
+from sedkit.synth.compat import import_scaper
 from sedkit.synth.rng import item_rng
 from sedkit.synth.runner import Item, Job
 from sedkit.synth.scaper_mix import ScaperView, render, save_jams
@@ -225,6 +226,7 @@ def generate(spec: WaaSpec, out: str | Path, seed: int = 0, scale: str = "paper"
     doc = {"spec": resolved(spec), "scale": scale, "soundbank": str(bank.root.name), "classes": classes}
     job = Job(out, kind, doc, spec_hash(doc), seed, resume=resume, workers=workers)
     view = ScaperView(bank, out / ".sedkit" / "view")
+    import_scaper()  # import once here, so forked workers don't each pay for it
     ctx = Ctx(str(out), spec, seed, bank, str(view.root), classes, sorted({parse_length(s) for s in spec.segments}))
     items = [Item(s, i) for s in SPLITS for i in range(counts[s])]
     results = job.run(make_item, ctx, items, desc=f"synth {kind}")
