@@ -1,0 +1,72 @@
+"""The built-in procedural soundbank: 10 DESED-like event classes and 6 background scene families, as code.
+
+- :func:`make_bank` writes it into a folder (``sedkit soundbank make builtin``);
+- :func:`default_bank` returns the cached bank that generators use when no ``--soundbank`` is given;
+- :func:`sedkit.synth.builtin.channel.render_channel` is the recorded-like channel (the domain-gap dial).
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from sedkit import SedkitError, __version__
+from sedkit.synth.builtin.make import make_bank
+from sedkit.synth.dataset import MANIFEST
+from sedkit.synth.soundbank.index import INDEX_NAME
+
+__all__ = ["cache_root", "default_bank", "make_bank"]
+
+
+def cache_root() -> Path:
+    """``$SEDKIT_CACHE`` if set, else ``~/.cache/sedkit``."""
+    env = os.environ.get("SEDKIT_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "sedkit"
+
+
+def _complete(p: Path) -> bool:
+    return (p / INDEX_NAME).is_file() and (p / MANIFEST).is_file()
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def default_bank(seed: int = 0, scale: str = "paper", workers: int = 1) -> Path:
+    """Root of the cached built-in bank for (version, seed, scale), building it first if absent.
+
+    The build goes into a temporary sibling folder renamed into place when complete, under a file lock, so a
+    crashed build never looks finished and concurrent callers wait for one build instead of corrupting it.
+    """
+    if not isinstance(seed, int) or seed < 0:
+        raise SedkitError(f"builtin bank seed must be a non-negative integer, got {seed!r}")
+    root = cache_root()
+    final = root / f"builtin-v{__version__}-s{seed}-{scale}"
+    if _complete(final):
+        return final
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SedkitError(f"cannot create the soundbank cache {root} ({e.strerror}); set SEDKIT_CACHE") from None
+    with _locked(root / f".{final.name}.lock"):
+        if _complete(final):
+            return final
+        if final.exists():  # not complete: left by something else; never trust it
+            shutil.rmtree(final)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=root))
+        try:
+            make_bank(tmp, seed=seed, scale=scale, workers=workers)
+            os.rename(tmp, final)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return final
