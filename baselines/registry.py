@@ -35,6 +35,9 @@ MODELS: dict[str, str] = {
     "ap-dilated": "sedkit.baselines.pooling:build",
     "2ap": "sedkit.baselines.pooling:build",
     "2ap-aux": "sedkit.baselines.pooling:build",
+    # CRNN family (DCASE reference, Park et al. 2019 adversarial + tri-training, Cornell et al. 2020 two-step DAT)
+    **{m: "sedkit.baselines.sed_models:build" for m in ("crnn", "crnn-mt", "crnn-dat", "crnn-park", "crnn-adv-whole",
+                                                        "crnn-adv-time", "tri-training", "tri-training-adv-time")},
 }
 
 
@@ -77,6 +80,7 @@ class ModelEntry:
     val_split: str = "validation"
     eval_splits: list[str] = field(default_factory=list)
     pre_stages: list[Stage] = field(default_factory=list)
+    options: dict = field(default_factory=dict)  # model-specific extras for its evaluate function
 
 
 def import_target(target: str):

@@ -1,0 +1,276 @@
+"""Deshmukh et al. (2021): VGG-like encoder, pooling heads, two-step attention, auxiliary reconstruction.
+
+- Encoder: blocks of 2 x (conv 3x3 -> BN -> ReLU) followed by average pooling (32 -> 256 channels), then a 1x1
+  conv to C class maps ``Z (B, C, T, F)``. Dilated variant: per-block dilation (``dilations``). Average pooling
+  uses kernel 3 with stride 1 by default (the T-F resolution is kept, as in the authors' code, so attention maps
+  are per mel bin as in their Fig. 2); ``pool_stride: [2, 2]`` halves time and frequency per block instead.
+- Heads: ``gap`` / ``gmp`` / ``gwrp`` (global average / max / weighted-rank pooling of sigmoid(Z) over T x F),
+  ``ap`` (attention pooling over T x F), ``2ap`` (two-step attention, eqs. 4-7): over frequency,
+  ``Z_p1 = sum_F sigmoid(W_c1 Z) * softmax_F(sigmoid(W_a1 Z))`` gives (B, C, T) frame scores; then the same
+  over time gives the clip probabilities (B, C). The W are per-position linear maps over the class axis
+  (1x1 convolutions), so any input length works.
+- Auxiliary decoder (``aux_decoder: true``): mirrors the encoder from Z back to one channel and reconstructs the
+  (normalised) log-mel; loss = BCE + aux_alpha * MSE (alpha = 0.001 in the paper).
+- Metrics: micro / macro average precision ("micro-p", "macro-p") and AUC among the tagging metrics.
+- Evaluation also draws PNGs of the log-mel, reconstruction, attention maps and frame outputs (their Fig. 2).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field, model_validator
+from torch import nn
+
+from sedkit.specs import Spec, resolved
+from sedkit.synth.io import atomic_path, safe_join
+from sedkit.baselines import tagging
+from sedkit.baselines.data import DataSpec, SplitLoaders
+from sedkit.baselines.frontends import FrontendSpec, build_frontend
+from sedkit.baselines.registry import ModelEntry, validate
+from sedkit.baselines.tagging_strategies import BCEStrategy
+from sedkit.baselines.trainer import TrainSpec, to_device
+
+
+class EncoderSpec(Spec):
+    channels: list[int] = [32, 64, 128, 256]
+    dilations: list[int] | None = None  # per block; None = no dilation
+    pool_kernel: int = 3
+    pool_stride: list[int] = [1, 1]  # (time, frequency) stride of each block's average pooling
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.dilations is not None and len(self.dilations) != len(self.channels):
+            raise ValueError(f"dilations has {len(self.dilations)} entries for {len(self.channels)} blocks")
+        return self
+
+
+class DeshmukhSpec(Spec):
+    pooling: Literal["gap", "gmp", "gwrp", "ap", "2ap"]
+    frontend: FrontendSpec = Field(default_factory=lambda: FrontendSpec(preset="deshmukh"))
+    data: DataSpec = DataSpec(clip_seconds=10.0)
+    encoder: EncoderSpec = EncoderSpec()
+    gwrp_decay: float = 0.9998  # weight of the k-th largest value is decay^k
+    aux_decoder: bool = False
+    aux_alpha: float = 0.001
+    train: TrainSpec = TrainSpec()
+    figures: int = 4  # clips of each scored split drawn as PNGs
+
+
+def conv_block(c_in: int, c_out: int, dilation: int = 1) -> nn.Sequential:
+    layers = []
+    for c in (c_in, c_out):
+        layers += [nn.Conv2d(c, c_out, 3, padding=dilation, dilation=dilation, bias=False), nn.BatchNorm2d(c_out),
+                   nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+class Encoder(nn.Module):
+    def __init__(self, spec: EncoderSpec, in_channels: int, n_classes: int):
+        super().__init__()
+        dil = spec.dilations or [1] * len(spec.channels)
+        blocks, c = [], in_channels
+        st = tuple(spec.pool_stride)
+        for out, d in zip(spec.channels, dil):
+            blocks += [conv_block(c, out, d), nn.AvgPool2d(spec.pool_kernel, st, padding=spec.pool_kernel // 2)]
+            c = out
+        self.body = nn.Sequential(*blocks)
+        self.classes = nn.Conv2d(c, n_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classes(self.body(x))
+
+
+class Decoder(nn.Module):
+    """Mirror of the encoder: Z (C maps) -> blocks with the channels reversed -> one reconstructed map."""
+
+    def __init__(self, spec: EncoderSpec, n_classes: int):
+        super().__init__()
+        dil = list(reversed(spec.dilations or [1] * len(spec.channels)))
+        blocks, c = [], n_classes
+        up = tuple(spec.pool_stride) != (1, 1)
+        for out, d in zip(reversed(spec.channels), dil):
+            if up:
+                blocks.append(nn.Upsample(scale_factor=tuple(float(s) for s in spec.pool_stride)))
+            blocks += [conv_block(c, out, d)]
+            c = out
+        self.body = nn.Sequential(*blocks)
+        self.out = nn.Conv2d(c, 1, 1)
+
+    def forward(self, z: torch.Tensor, size) -> torch.Tensor:
+        y = self.out(self.body(z))
+        return y if tuple(y.shape[-2:]) == tuple(size) else F.interpolate(y, size=size)
+
+
+class TwoStepAttention(nn.Module):
+    """Eqs. 4-7: attention over frequency, then over time, with sigmoid-squashed attention logits."""
+
+    def __init__(self, n_classes: int):
+        super().__init__()
+        self.att_f, self.cla_f = nn.Conv2d(n_classes, n_classes, 1), nn.Conv2d(n_classes, n_classes, 1)
+        self.att_t, self.cla_t = nn.Conv1d(n_classes, n_classes, 1), nn.Conv1d(n_classes, n_classes, 1)
+
+    def forward(self, z: torch.Tensor) -> dict:  # z: (B, C, T, F)
+        att_f = torch.softmax(torch.sigmoid(self.att_f(z)), dim=-1)
+        z1 = (torch.sigmoid(self.cla_f(z)) * att_f).sum(-1)  # (B, C, T)
+        att_t = torch.softmax(torch.sigmoid(self.att_t(z1)), dim=-1)
+        clip = (torch.sigmoid(self.cla_t(z1)) * att_t).sum(-1)
+        return {"clip": clip, "frame": z1.transpose(1, 2), "att_freq": att_f, "att_time": att_t}
+
+
+class AttentionPooling(nn.Module):
+    """Attention pooling over all T x F positions: clip = sum(att * cla) / sum(att), att in [eps, 1 - eps]."""
+
+    def __init__(self, n_classes: int, eps: float = 0.1):
+        super().__init__()
+        self.att, self.cla = nn.Conv2d(n_classes, n_classes, 1), nn.Conv2d(n_classes, n_classes, 1)
+        self.eps = eps
+
+    def forward(self, z: torch.Tensor) -> dict:
+        att = torch.sigmoid(self.att(z)).clamp(self.eps, 1 - self.eps)
+        cla = torch.sigmoid(self.cla(z))
+        clip = (att * cla).sum((2, 3)) / att.sum((2, 3))
+        frame = (att * cla).sum(-1) / att.sum(-1)
+        return {"clip": clip, "frame": frame.transpose(1, 2), "att_tf": att}
+
+
+def gwrp(x: torch.Tensor, decay: float, dims: tuple[int, ...]) -> torch.Tensor:
+    """Global weighted rank pooling: sorted values weighted by decay^rank, normalised by the weights' sum."""
+    moved = x.movedim(dims, tuple(range(-len(dims), 0)))
+    flat = moved.reshape(*moved.shape[:moved.dim() - len(dims)], -1)
+    vals = flat.sort(dim=-1, descending=True).values
+    w = decay ** torch.arange(vals.shape[-1], device=x.device, dtype=x.dtype)
+    return (vals * w).sum(-1) / w.sum()
+
+
+class GlobalPooling(nn.Module):
+    def __init__(self, kind: str, decay: float):
+        super().__init__()
+        self.kind, self.decay = kind, decay
+
+    def pool(self, s: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+        if self.kind == "gap":
+            return s.mean(dims)
+        if self.kind == "gmp":
+            return s.amax(dims)
+        return gwrp(s, self.decay, dims)
+
+    def forward(self, z: torch.Tensor) -> dict:
+        s = torch.sigmoid(z)
+        return {"clip": self.pool(s, (2, 3)), "frame": self.pool(s, (3,)).transpose(1, 2), "seg_maps": s}
+
+
+class DeshmukhModel(nn.Module):
+    def __init__(self, frontend, spec: DeshmukhSpec, n_classes: int):
+        super().__init__()
+        self.frontend = frontend
+        self.encoder = Encoder(spec.encoder, frontend.channels, n_classes)
+        if spec.pooling == "2ap":
+            self.head = TwoStepAttention(n_classes)
+        elif spec.pooling == "ap":
+            self.head = AttentionPooling(n_classes)
+        else:
+            self.head = GlobalPooling(spec.pooling, spec.gwrp_decay)
+        self.decoder = Decoder(spec.encoder, n_classes) if spec.aux_decoder else None
+        self.frame_hop_s = frontend.frame_hop_s * spec.encoder.pool_stride[0] ** len(spec.encoder.channels)
+
+    def forward(self, audio: torch.Tensor, n_samples: torch.Tensor | None = None) -> dict:
+        x = self.frontend(audio)  # (B, ch, T, F)
+        z = self.encoder(x)
+        out = self.head(z)
+        out["features"] = x
+        if self.decoder is not None:
+            out["recon"] = self.decoder(z, x.shape[-2:]).expand_as(x)
+        return out
+
+
+def build(cfg: dict, data_dir: Path, device: torch.device, training: bool = True) -> ModelEntry:
+    spec = validate(DeshmukhSpec, cfg, f"config of model {cfg.get('pooling', '?')}")
+    loaders = SplitLoaders(data_dir, spec.data, spec.frontend.sr, spec.train.seed)
+    frontend = build_frontend(spec.frontend)
+    model = DeshmukhModel(frontend, spec, len(loaders.classes))
+    strategy = BCEStrategy(lambda n: model, aux_alpha=spec.aux_alpha if spec.aux_decoder else 0.0)
+    strategy.build(spec.train.model_dump(), len(loaders.classes), device)
+    entry = ModelEntry(task="tagging", config=resolved(spec), classes=loaders.classes, strategy=strategy,
+                       loader=loaders.loader, evaluate="sedkit.baselines.pooling:evaluate",
+                       sample_rate=spec.frontend.sr, epochs=spec.train.epochs, patience=spec.train.patience,
+                       amp=spec.train.amp, seed=spec.train.seed, val_split=spec.data.val_split,
+                       eval_splits=loaders.eval_splits())
+    entry.options["figures"] = spec.figures
+    if training:
+        train = spec.data.train_split
+        frontend.to(device).fit_stats((b["audio"] for b in loaders.loader(train)), device)
+        entry.train_loader = loaders.loader(train, shuffle=True)
+        entry.val_loader = loaders.loader(spec.data.val_split)
+        entry.select_metric = tagging.micro_ap_select
+    return entry
+
+
+def evaluate(entry, data_dir, split: str, run_dir, postprocess: str = "none") -> dict:
+    """Tagging evaluation, then PNGs of the first ``figures`` clips in ``figures/<split>/``."""
+    metrics = tagging.evaluate(entry, data_dir, split, run_dir, postprocess)
+    n = entry.options.get("figures", 0)
+    if n:
+        draw_figures(entry, split, run_dir, n)
+    return metrics
+
+
+@torch.no_grad()
+def draw_figures(entry, split: str, run_dir, n: int) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    model = entry.strategy.model
+    entry.strategy.eval()
+    paths = []
+    for batch in entry.loader(split):
+        out = model(**{k: v for k, v in to_device(batch, entry.strategy.device).items()
+                       if k in ("audio", "n_samples")})
+        for k in range(len(batch["filename"])):
+            if len(paths) >= n:
+                return paths
+            panels = figure_panels(out, k, entry.classes)
+            fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.8 * len(panels)), squeeze=False)
+            for ax, (title, img, kind) in zip(axes[:, 0], panels):
+                if kind == "bar":
+                    ax.bar(range(len(img)), img)
+                    ax.set_xticks(range(len(img)))
+                    ax.set_xticklabels(entry.classes, rotation=90, fontsize=6)
+                    ax.set_ylim(0, 1)
+                else:
+                    ax.imshow(img, origin="lower", aspect="auto", interpolation="nearest")
+                ax.set_title(title, fontsize=8)
+            fig.suptitle(batch["filename"][k], fontsize=9)
+            fig.tight_layout()
+            stem = Path(batch["filename"][k]).with_suffix("").as_posix().replace("/", "__")
+            path = safe_join(run_dir, f"figures/{split}/{stem}.png")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, dpi=80)
+            plt.close(fig)
+            paths.append(path)
+    return paths
+
+
+def figure_panels(out: dict, k: int, classes: list[str]) -> list[tuple[str, np.ndarray, str]]:
+    """(title, array, "image"|"bar") panels for clip ``k``: images are (rows, time)."""
+    a = {key: v[k].float().cpu().numpy() for key, v in out.items() if torch.is_tensor(v)}
+    clip = a["clip"]
+    top = np.argsort(-clip)[:3]
+    panels = [("input log-mel (mel x time)", a["features"][0].T, "image")]
+    if "recon" in a:
+        panels.append(("reconstruction (auxiliary decoder)", a["recon"][0].T, "image"))
+    if "att_freq" in a:
+        for c in top:
+            panels.append((f"frequency attention: {classes[c]} (p={clip[c]:.2f})", a["att_freq"][c].T, "image"))
+        panels.append(("first-step output Z_p1 (class x time)", a["frame"].T, "image"))
+        panels.append(("time attention (class x time)", a["att_time"], "image"))
+    else:
+        panels.append(("frame-level output (class x time)", a["frame"].T, "image"))
+    panels.append(("clip probabilities", clip, "bar"))
+    return panels
