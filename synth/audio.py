@@ -79,11 +79,15 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 
 
 def write(path: str | os.PathLike, x: np.ndarray, sr: int, subtype: str = "PCM_16") -> None:
-    """Write samples atomically (temporary name, then rename)."""
-    from sedkit.synth.io import atomic_path
+    """Write samples atomically (encoded in memory, then a temporary file renamed onto ``path``)."""
+    import io
 
-    with atomic_path(path) as tmp:
-        sf.write(str(tmp), x, sr, subtype=subtype)
+    from sedkit.synth.io import atomic_write_bytes
+
+    fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(Path(path).suffix.lower(), "WAV")
+    buf = io.BytesIO()
+    sf.write(buf, x, sr, subtype=subtype if fmt == "WAV" else None, format=fmt)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _short(e: Exception) -> str:

@@ -18,15 +18,19 @@ from sedkit import SedkitError
 
 
 def safe_join(root: str | os.PathLike, rel: str | os.PathLike) -> Path:
-    """Join ``rel`` under ``root`` and refuse any result outside ``root`` (absolute paths, ``..``, links)."""
+    """Join ``rel`` under ``root``; refuse absolute paths, ``..`` and folders that link outside ``root``.
+
+    The last component is not resolved, so an existing symbolic link *named* by ``rel`` (e.g. in a Scaper view)
+    is fine; writing goes to the link's own place in ``root``.
+    """
     root_p = Path(root).resolve()
     rel_p = Path(rel)
-    if rel_p.is_absolute():
-        raise SedkitError(f"refusing to write {rel}: absolute path, expected a path inside {root_p}")
-    out = (root_p / rel_p).resolve()
-    if out != root_p and root_p not in out.parents:
+    if rel_p.is_absolute() or ".." in rel_p.parts or not rel_p.parts:
+        raise SedkitError(f"refusing to write {rel}: expected a relative path inside {root_p}")
+    parent = (root_p / rel_p).parent.resolve()
+    if parent != root_p and root_p not in parent.parents:
         raise SedkitError(f"refusing to write {rel}: it resolves outside the output directory {root_p}")
-    return out
+    return parent / rel_p.name
 
 
 @contextlib.contextmanager
@@ -51,10 +55,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
+        with open(tmp, "wb") as f:  # no fsync: resume re-verifies every file's sha256 instead
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
     return Path(path)
 
 

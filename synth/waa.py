@@ -123,6 +123,17 @@ class Ctx:
     view_root: str
     classes: list[str]
     segments: list[float]
+    fg_pool: dict  # (split, label) -> records (path, duration_s, source_group), in index order
+    bg_pool: dict  # split -> records of backgrounds at least as long as a clip
+
+
+def pools(bank: Soundbank, duration: float) -> tuple[dict, dict]:
+    cols = ["path", "label", "duration_s", "source_group"]
+    fg = {k: g[cols].to_dict("records") for k, g in bank.foregrounds().groupby(["split", "label"], sort=True)}
+    bgs = bank.backgrounds()
+    bgs = bgs[bgs.duration_s >= duration - 1e-6]
+    bg = {k: g[cols].to_dict("records") for k, g in bgs.groupby("split", sort=True)}
+    return fg, bg
 
 
 def draw(ctx: Ctx, item: Item) -> dict:
@@ -130,18 +141,17 @@ def draw(ctx: Ctx, item: Item) -> dict:
     spec, bank = ctx.spec, ctx.bank
     rng = item_rng(ctx.seed, item.split, item.index)
     label = ctx.classes[item.index % len(ctx.classes)]
-    fgs = bank.foregrounds(item.split, label)
-    if fgs.empty:
+    fgs = ctx.fg_pool.get((item.split, label), [])
+    if not fgs:
         raise SedkitError(f"soundbank {bank.root}: class {label!r} has no foreground in split {item.split!r}")
-    fg = fgs.iloc[int(rng.integers(len(fgs)))]
-    bgs = bank.backgrounds(item.split)
-    bgs = bgs[bgs.duration_s >= spec.duration - 1e-6]
-    if bgs.empty:
+    fg = fgs[int(rng.integers(len(fgs)))]
+    bgs = ctx.bg_pool.get(item.split, [])
+    if not bgs:
         raise SedkitError(f"soundbank {bank.root}: no background of at least {spec.duration} s in split "
                           f"{item.split!r} (backgrounds are too short)")
-    bg = bgs.iloc[int(rng.integers(len(bgs)))]
-    bg_time = float(rng.uniform(0, bg.duration_s - spec.duration))
-    src_dur = float(fg.duration_s)
+    bg = bgs[int(rng.integers(len(bgs)))]
+    bg_time = float(rng.uniform(0, bg["duration_s"] - spec.duration))
+    src_dur = float(fg["duration_s"])
     if src_dur > spec.duration:
         pos = int(rng.choice(3, p=np.asarray(spec.long_source_position)))
         src_time = [0.0, (src_dur - spec.duration) / 2, src_dur - spec.duration][pos]
@@ -157,9 +167,9 @@ def draw(ctx: Ctx, item: Item) -> dict:
         src_time = float(r2.uniform(0, 1)) * max(src_dur - spec.event_duration, 0.0)
         ev_dur = min(spec.event_duration, src_dur)
         onset = min(onset, spec.duration - ev_dur)
-    return {"label": label, "fg": str(fg.path), "fg_group": str(fg.source_group), "src_dur": src_dur,
-            "bg": str(bg.path), "bg_label": str(bg.label), "bg_time": bg_time,
-            "event": {"label": label, "path": str(fg.path), "source_time": src_time, "event_time": onset,
+    return {"label": label, "fg": fg["path"], "fg_group": fg["source_group"], "src_dur": src_dur,
+            "bg": bg["path"], "bg_label": bg["label"], "bg_time": bg_time,
+            "event": {"label": label, "path": fg["path"], "source_time": src_time, "event_time": onset,
                       "event_duration": ev_dur, "snr": snr, "pitch_shift": pitch}}
 
 
@@ -227,7 +237,8 @@ def generate(spec: WaaSpec, out: str | Path, seed: int = 0, scale: str = "paper"
     job = Job(out, kind, doc, spec_hash(doc), seed, resume=resume, workers=workers)
     view = ScaperView(bank, out / ".sedkit" / "view")
     import_scaper()  # import once here, so forked workers don't each pay for it
-    ctx = Ctx(str(out), spec, seed, bank, str(view.root), classes, sorted({parse_length(s) for s in spec.segments}))
+    ctx = Ctx(str(out), spec, seed, bank, str(view.root), classes, sorted({parse_length(s) for s in spec.segments}),
+              *pools(bank, spec.duration))
     items = [Item(s, i) for s in SPLITS for i in range(counts[s])]
     results = job.run(make_item, ctx, items, desc=f"synth {kind}")
     rows = pd.DataFrame([{"split": it.split, **results[it.key]["meta"]} for it in items])
