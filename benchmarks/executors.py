@@ -1,0 +1,158 @@
+"""Where benchmark jobs run, and what one job does.
+
+A *job* is one trained model (model x config x training data x seed) and the evaluations the suite asks of it
+(test data x split x post-processing). :func:`run_job` trains it with the function behind ``sedkit train`` (resuming
+from ``last.pt`` after a crash), then evaluates it like ``sedkit eval`` into one cache folder per evaluation.
+Its results live in the content-addressed cache (:mod:`sedkit.benchmarks.cache`), so a job whose folders are done
+is never run again. Executors only decide where jobs run:
+
+- ``local``: a process pool (``spawn``), or in-process with one worker;
+- ``ray``: one Ray task per job, asking for a GPU when the device is cuda (``pip install sedkit[ray]``).
+A job's result depends only on the job (its seed, its torch thread count), not on the executor.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Iterator
+
+from sedkit import SedkitError
+from sedkit.benchmarks.cache import Cache
+from sedkit.synth.io import atomic_write_json
+
+
+def _train(job: dict, log) -> None:
+    from sedkit.baselines.commands import train_cmd
+
+    run = Path(job["run_dir"])
+    resume = (run / "config.yaml").is_file() and (run / "run.json").is_file()
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        train_cmd.callback(model=job["model"], data=Path(job["data"]), out=run,
+                           config=None if resume else job["config_file"], sets=(), epochs=None,
+                           device=job["device"], seed=None if resume else job["seed"], resume=resume)
+
+
+def _evaluate(job: dict, ev: dict, log) -> dict:
+    """What ``sedkit eval`` does, writing predictions into the evaluation's own folder."""
+    from sedkit.baselines import registry
+    from sedkit.baselines.commands import evaluate_split
+    from sedkit.baselines.trainer import load_checkpoint, resolve_device
+    from sedkit.specs import read_yaml
+
+    run = Path(job["run_dir"])
+    metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
+    if ev["data"] == job["data"] and ev["postprocess"] == "none" and ev["split"] in metrics:
+        return metrics[ev["split"]]  # `sedkit train` already evaluated this split of its own data
+    info = json.loads((run / "run.json").read_text())
+    dev = resolve_device(job["device"])
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        entry = registry.build(info["model"], read_yaml(run / "config.yaml"), Path(ev["data"]), dev, training=False)
+        if entry.classes != info["classes"]:
+            raise SedkitError(f"{ev['data']}: classes {entry.classes} differ from the ones the model was trained "
+                              f"on {info['classes']}")
+        ck = load_checkpoint(run / "best.pt", map_location=dev)
+        entry.strategy.load_state_dict(ck["strategy"], optimizers=False)
+        return evaluate_split(entry, Path(ev["data"]), ev["split"], Path(ev["dir"]), ev["postprocess"])
+
+
+def _clean(x):
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+def run_job(job: dict) -> dict:
+    """Train (unless done) and evaluate (unless done) one job; returns ``{"id", "error"}`` (error None if fine)."""
+    import torch
+
+    torch.set_num_threads(job["threads"])
+    run = Path(job["run_dir"])
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+        with open(run / "bench.log", "a") as log:
+            if not Cache.is_done(run):
+                t0 = time.perf_counter()
+                _train(job, log)
+                info = json.loads((run / "run.json").read_text())
+                Cache.finish(run, {"train_s": time.perf_counter() - t0, "device": info.get("device"),
+                                   "git_commit": job["git_commit"], "model": job["model"], "seed": job["seed"]})
+            for ev in job["evals"]:
+                folder = Path(ev["dir"])
+                if Cache.is_done(folder):
+                    continue
+                Cache.start(folder, ev["key"])
+                t0 = time.perf_counter()
+                metrics = _evaluate(job, ev, log)
+                atomic_write_json(folder / "metrics.json", _clean(metrics))
+                Cache.finish(folder, {"eval_s": time.perf_counter() - t0})
+        return {"id": job["id"], "error": None}
+    except (Exception, SystemExit) as e:  # one failed job must not stop the suite; the report shows why
+        msg = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+        with open(run / "bench.log", "a") as log:
+            log.write(traceback.format_exc())
+        return {"id": job["id"], "error": f"{type(e).__name__}: {msg}" if not isinstance(e, SedkitError) else msg}
+
+
+def run_local(jobs: list[dict], workers: int) -> Iterator[tuple[dict, dict]]:
+    """Yield ``(job, result)`` as jobs finish, in a spawn process pool (in-process when ``workers`` is 1)."""
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield job, run_job(job)
+        return
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn")) as ex:
+        futures = {ex.submit(run_job, job): job for job in jobs}
+        for fut in as_completed(futures):
+            job = futures[fut]
+            try:
+                res = fut.result()
+            except Exception as e:  # the worker process died (killed, out of memory)
+                res = {"id": job["id"], "error": f"worker died: {type(e).__name__}: {e}"}
+            yield job, res
+
+
+def run_ray(jobs: list[dict], address: str | None, wants_gpu: bool) -> Iterator[tuple[dict, dict]]:
+    """Yield ``(job, result)`` as Ray tasks finish. ``address``: a cluster (``auto``, ``ray://host:port``),
+    ``local`` for Ray's local mode (tasks run in this process), or None to start a local Ray instance."""
+    try:
+        import ray
+    except ImportError:
+        raise SedkitError("--executor ray needs Ray: pip install 'sedkit[ray]'") from None
+    started = False
+    if not ray.is_initialized():
+        kw = {"local_mode": True} if address == "local" else {"address": address}
+        ray.init(include_dashboard=False, log_to_driver=False, **kw)
+        started = True
+    try:
+        gpu = 1 if wants_gpu and ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        if wants_gpu and not gpu:
+            raise SedkitError("--device cuda with --executor ray: the Ray cluster has no GPU")
+        task = ray.remote(run_job)
+        refs = {task.options(num_cpus=job["threads"], num_gpus=gpu, max_retries=0).remote(job): job for job in jobs}
+        while refs:
+            done, _ = ray.wait(list(refs), num_returns=1)
+            job = refs.pop(done[0])
+            try:
+                res = ray.get(done[0])
+            except Exception as e:  # the task's worker died
+                res = {"id": job["id"], "error": f"ray task failed: {type(e).__name__}: {str(e)[:300]}"}
+            yield job, res
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def execute(jobs: list[dict], executor: str, workers: int, address: str | None = None,
+            wants_gpu: bool = False) -> Iterator[tuple[dict, dict]]:
+    if executor == "local":
+        return run_local(jobs, workers)
+    if executor == "ray":
+        return run_ray(jobs, address, wants_gpu)
+    raise SedkitError(f"unknown executor {executor!r}; expected local or ray")

@@ -1,0 +1,369 @@
+"""``sedkit bench run``: plan a suite into datasets, jobs and cells, run what is not cached, collect the cells.
+
+- **datasets**: each suite dataset is generated (the generator's ``generate`` function, ``resume=True``) into the
+  cache entry of its key: generator, resolved spec (built-in spec + suite overrides + scale overrides), scale,
+  seed, soundbank. ``path:`` datasets (or ``--data NAME=DIR``) are used in place; their key hashes the metadata.
+- **jobs**: one per (model, merged config, training data, seed) with the evaluations its cells need; run by an
+  executor (:mod:`sedkit.benchmarks.executors`); finished ones are skipped (the cache says which).
+- **cells**: table x row x column; each seed's value is read back from its evaluation's ``metrics.json``, so a
+  resumed run reports cells computed by earlier runs too.
+
+Outputs under ``--out``: ``cache/`` (unless ``--cache``), ``suites/<suite>/{suite,cells,timing}.json`` and the
+report files written by :mod:`sedkit.benchmarks.report`.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from sedkit import SedkitError, __version__
+from sedkit.benchmarks.cache import Cache, short_hash
+from sedkit.benchmarks.executors import execute
+from sedkit.benchmarks.suites import SuiteSpec, data_ref, load_suite
+from sedkit.specs import builtin_spec_path, load_spec, read_yaml, resolved, spec_hash
+from sedkit.synth.io import atomic_write_json, atomic_write_text, safe_join, sha256_file
+
+# generator -> (module, spec class, built-in spec, spec overrides, extra generate() keywords)
+GENERATORS = {
+    "waa": ("sedkit.synth.waa", "WaaSpec", "waa", {}, {"kind": "waa"}),
+    "200ms": ("sedkit.synth.waa", "WaaSpec", "waa", {"event_duration": 0.2}, {"kind": "200ms"}),
+    "strong": ("sedkit.synth.strong", "StrongSpec", "strong", {}, {}),
+    "semi": ("sedkit.synth.semi", "SemiSpec", "semi", {}, {}),
+    "remix": ("sedkit.synth.remix", "RemixSpec", "remix", {}, {}),
+}
+GEN_SCALE = {"quick": "small", "paper": "paper"}
+
+
+def deep_merge(*dicts: dict) -> dict:
+    from sedkit.baselines.commands import deep_merge as merge
+
+    out: dict = {}
+    for d in dicts:
+        out = merge(out, d or {})
+    return out
+
+
+def git_commit() -> str:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if sha.returncode != 0:
+        return "unknown"
+    return sha.stdout.strip()[:12] + ("+dirty" if dirty.stdout.strip() else "")
+
+
+# ---------------------------------------------------------------- datasets
+
+@dataclass
+class Dataset:
+    name: str
+    key: dict
+    dir: Path
+    generator: str | None = None
+    spec: object = None
+    seed: int = 0
+    gen_scale: str = "small"
+    soundbank: str | None = None
+    error: str | None = None
+
+    @property
+    def hash(self) -> str:
+        return short_hash(self.key)
+
+    def data_dir(self, sub: str) -> Path:
+        return safe_join(self.dir, sub) if sub else self.dir
+
+
+def metadata_key(path: Path) -> dict:
+    meta = path / "metadata"
+    if not meta.is_dir():
+        raise SedkitError(f"{path}: not a data dir (no metadata/ folder)")
+    files = sorted(p for p in meta.rglob("*") if p.is_file())
+    man = path / "manifest.json"
+    return {"path": str(path.resolve()), "metadata": {str(p.relative_to(path)): sha256_file(p) for p in files},
+            "manifest": sha256_file(man) if man.is_file() else None}
+
+
+def resolve_dataset(name: str, entry, scale: str, cache: Cache, soundbank: str | None) -> Dataset:
+    if entry.path is not None:
+        path = Path(entry.path)
+        return Dataset(name, metadata_key(path), path)
+    module, cls, builtin, fixed, _ = GENERATORS[entry.generator]
+    try:
+        model = getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as e:
+        key = {"generator": entry.generator, "missing": True}
+        return Dataset(name, key, Path(), entry.generator, error=f"generator {entry.generator!r} is not available "
+                                                                  f"({type(e).__name__}: {e})")
+    raw = deep_merge(read_yaml(builtin_spec_path(builtin)), fixed, entry.spec, getattr(entry, scale))
+    spec = load_spec(model, data=raw)
+    gen_scale = GEN_SCALE[scale]
+    bank = ({"path": str(Path(soundbank).resolve()), "index": _index_sha(Path(soundbank))} if soundbank
+            else {"builtin": __version__, "seed": 0, "scale": gen_scale})
+    key = {"generator": entry.generator, "spec": resolved(spec), "scale": gen_scale, "seed": entry.seed,
+           "soundbank": bank}
+    return Dataset(name, key, cache.entry("datasets", entry.generator, key), entry.generator, spec, entry.seed,
+                   gen_scale, soundbank)
+
+
+def _index_sha(root: Path) -> str:
+    from sedkit.synth.soundbank.index import INDEX_NAME
+
+    if not (root / INDEX_NAME).is_file():
+        raise SedkitError(f"--soundbank {root}: no {INDEX_NAME} (index it with sedkit soundbank import)")
+    return sha256_file(root / INDEX_NAME)
+
+
+def build_dataset(ds: Dataset, workers: int) -> None:
+    """Generate the dataset into its cache entry unless it is done (or is a path dataset)."""
+    if ds.error or ds.generator is None or Cache.is_done(ds.dir):
+        return
+    module, _, _, _, extra = GENERATORS[ds.generator]
+    gen = importlib.import_module(module).generate
+    Cache.start(ds.dir, ds.key)
+    t0 = time.perf_counter()
+    try:
+        gen(ds.spec, ds.dir, seed=ds.seed, scale=ds.gen_scale, soundbank=ds.soundbank, workers=workers,
+            resume=True, **extra)
+    except SedkitError as e:
+        ds.error = f"generating {ds.name}: {e}"
+        return
+    Cache.finish(ds.dir, {"generate_s": time.perf_counter() - t0, "key": ds.key})
+
+
+# ---------------------------------------------------------------- models, jobs and cells
+
+def model_overrides(ref, scale: str) -> dict:
+    return deep_merge(ref.config, getattr(ref, scale))
+
+
+def model_key(model: str, overrides: dict) -> dict:
+    """What a trained model's config depends on: the built-in model spec and its ``base:`` chain, the overrides."""
+    chain, name, seen = [], model, set()
+    while name and name not in seen:
+        seen.add(name)
+        try:
+            spec = read_yaml(builtin_spec_path(f"models/{name}"))
+        except SedkitError:
+            break
+        chain.append(spec)
+        name = spec.get("base")
+    return {"model": model, "specs": chain, "overrides": overrides}
+
+
+@dataclass
+class Plan:
+    datasets: dict[str, Dataset]
+    jobs: dict[str, dict] = field(default_factory=dict)
+    cells: list[dict] = field(default_factory=list)
+
+
+def plan_suite(name: str, suite: SuiteSpec, scale: str, seeds: list[int], cache: Cache, device: str, threads: int,
+               datasets: dict[str, Dataset]) -> Plan:
+    plan = Plan(datasets)
+    commit = git_commit()
+    for t in suite.tables:
+        for r in t.rows:
+            for c in t.columns:
+                f = t.cell_fields(r, c)
+                ref = suite.models[f["model"]]
+                ov = model_overrides(ref, scale)
+                (tr_name, tr_sub), (te_name, te_sub) = data_ref(f["train"]), data_ref(f["test"])
+                tr, te = datasets[tr_name], datasets[te_name]
+                for seed in seeds:
+                    rkey = {"model": model_key(ref.model, ov), "data": [tr.hash, tr_sub], "seed": seed}
+                    rid = short_hash(rkey)
+                    job = plan.jobs.get(rid)
+                    if job is None:
+                        job = plan.jobs[rid] = {
+                            "id": rid, "key": rkey, "model": ref.model, "overrides": ov, "seed": seed,
+                            "run_dir": str(cache.entry("runs", f"{ref.model}-s{seed}", rkey)),
+                            "data": str(tr.data_dir(tr_sub)), "device": device, "threads": threads,
+                            "git_commit": commit, "evals": [], "error": tr.error,
+                            "label": f"{name}: {f['model']} on {f['train']} seed {seed}"}
+                        job["config_file"] = str(Path(job["run_dir"]) / "bench_config.yaml")
+                    ekey = {"run": rid, "data": [te.hash, te_sub], "split": f["split"],
+                            "postprocess": f["postprocess"]}
+                    eid = short_hash(ekey)
+                    if all(e["id"] != eid for e in job["evals"]):
+                        job["evals"].append({"id": eid, "key": ekey, "data": str(te.data_dir(te_sub)),
+                                             "split": f["split"], "postprocess": f["postprocess"],
+                                             "dir": str(cache.entry("evals", f"{f['split']}-{f['postprocess']}",
+                                                                    ekey))})
+                    if te.error and not job["error"]:
+                        job["error"] = te.error
+                    plan.cells.append({"table": t.id, "row": r.id, "column": c.id, "seed": seed, "job": rid,
+                                       "eval": eid, "metric": f["metric"], "fields": f})
+    return plan
+
+
+def pending(job: dict) -> bool:
+    return not (Cache.is_done(Path(job["run_dir"])) and all(Cache.is_done(Path(e["dir"])) for e in job["evals"]))
+
+
+def metric_value(metrics: dict, dotted: str) -> float:
+    cur = metrics
+    for k in dotted.split("."):
+        if not isinstance(cur, dict) or k not in cur:
+            raise KeyError(dotted)
+        cur = cur[k]
+    return float("nan") if cur is None else float(cur)
+
+
+def collect(suite: SuiteSpec, plan: Plan, errors: dict[str, str]) -> list[dict]:
+    """One row per table cell: the seeds' values, mean, std, wall time, device, commit, status."""
+    evals = {e["id"]: (job, e) for job in plan.jobs.values() for e in job["evals"]}
+    groups: dict[tuple, list[dict]] = {}
+    for c in plan.cells:
+        groups.setdefault((c["table"], c["row"], c["column"]), []).append(c)
+    rows = []
+    for (tid, rid, cid), cells in groups.items():
+        t, r, col = suite.cell(f"{tid}/{rid}:{cid}")
+        vals, wall, devices, commits, problems = [], 0.0, set(), set(), []
+        for c in cells:
+            job, ev = evals[c["eval"]]
+            run, folder = Path(job["run_dir"]), Path(ev["dir"])
+            if not (Cache.is_done(run) and Cache.is_done(folder)):
+                problems.append(errors.get(job["id"]) or job.get("error") or "not run yet")
+                continue
+            info = Cache.read_done(run)
+            metrics = json.loads((folder / "metrics.json").read_text())
+            try:
+                v = metric_value(metrics, c["metric"])
+            except KeyError:
+                problems.append(f"metric {c['metric']!r} not in the evaluation's metrics")
+                continue
+            vals.append(v * 100 if t.percent else v)
+            wall += info.get("train_s", 0.0) + Cache.read_done(folder).get("eval_s", 0.0)
+            devices.add(str(info.get("device")))
+            commits.add(str(info.get("git_commit")))
+        finite = [v for v in vals if math.isfinite(v)]
+        k = list(t.columns).index(col)
+        paper = r.paper[k] if r.paper else None
+        rows.append({
+            "table": tid, "row": rid, "column": cid, "row_label": _label(r.label), "column_label": _label(col.label),
+            "metric": cells[0]["metric"], **{k2: cells[0]["fields"][k2] for k2 in ("model", "train", "test", "split",
+                                                                                 "postprocess")},
+            "values": [None if not math.isfinite(v) else round(v, 6) for v in vals],
+            "mean": float(np.mean(finite)) if finite else None,
+            "std": float(np.std(finite, ddof=1)) if len(finite) > 1 else (0.0 if finite else None),
+            "n_seeds": len(finite), "paper": paper, "paper_value": paper_number(paper), "wall_s": round(wall, 2),
+            "device": ",".join(sorted(devices)) or None, "git_commit": ",".join(sorted(commits)) or None,
+            "status": "ok" if not problems else ("partial" if vals else "failed"),
+            "error": problems[0] if problems else None,
+        })
+    return rows
+
+
+def _label(label) -> str:
+    return " / ".join(label) if isinstance(label, list) else str(label)
+
+
+def paper_number(v) -> float | None:
+    """``45.8`` or ``"45.8±2.9"`` or ``"30.65%"`` -> 45.8 / 30.65; None when absent."""
+    if v is None:
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    head = str(v).replace("%", "").split("±")[0].strip()
+    try:
+        return float(head)
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------- running
+
+def run_suite(name: str, suite: SuiteSpec, out: Path, cache: Cache, scale: str, seeds: list[int], device: str,
+              executor: str, workers: int, threads: int, address: str | None = None,
+              data: dict[str, str] | None = None, soundbank: str | None = None, echo=print) -> dict:
+    t0 = time.perf_counter()
+    folder = safe_join(out, f"suites/{name}")
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / "suite.json", {"name": name, "spec": resolved(suite), "scale": scale,
+                                              "seeds": seeds})
+    datasets = {}
+    for ds_name, entry in suite.datasets.items():
+        if data and ds_name in data:
+            entry = entry.model_copy(update={"generator": None, "path": data[ds_name]})
+        datasets[ds_name] = resolve_dataset(ds_name, entry, scale, cache, soundbank)
+    needed = {data_ref(c["fields"][k])[0] for c in plan_suite(name, suite, scale, seeds[:1], cache, device, threads,
+                                                                  datasets).cells for k in ("train", "test")}
+    for ds_name in sorted(needed):
+        echo(f"[{name}] dataset {ds_name}: " + ("cached" if datasets[ds_name].generator is None
+                                                or Cache.is_done(datasets[ds_name].dir) else "generating"))
+        build_dataset(datasets[ds_name], workers)
+        if datasets[ds_name].error:
+            echo(f"[{name}] dataset {ds_name}: {datasets[ds_name].error}")
+    plan = plan_suite(name, suite, scale, seeds, cache, device, threads, datasets)
+    todo = [j for j in plan.jobs.values() if pending(j) and not j["error"]]
+    for job in todo:
+        if not Cache.is_done(Path(job["run_dir"])):
+            Cache.start(Path(job["run_dir"]), job["key"])
+            atomic_write_text(job["config_file"], yaml.safe_dump(job["overrides"], sort_keys=True))
+    echo(f"[{name}] {len(plan.jobs)} trained models x evaluations, {len(plan.jobs) - len(todo)} cached, "
+         f"{len(todo)} to run ({executor})")
+    errors = {j["id"]: j["error"] for j in plan.jobs.values() if j["error"]}
+    wants_gpu = device == "cuda"
+    bar = tqdm(total=len(todo), desc=f"bench {name}", unit="model", disable=None)
+    for job, res in execute(todo, executor, workers, address, wants_gpu):
+        bar.update(1)
+        if res["error"]:
+            errors[job["id"]] = res["error"]
+            echo(f"[{name}] failed: {job['label']}: {res['error']}")
+    bar.close()
+    rows = collect(suite, plan, errors)
+    wall = time.perf_counter() - t0
+    timing_path = folder / "timing.json"
+    timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {"runs": []}
+    timing["runs"].append({"wall_s": round(wall, 2), "jobs_run": len(todo), "jobs_cached": len(plan.jobs) - len(todo),
+                           "executor": executor, "workers": workers, "threads": threads, "scale": scale,
+                           "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    atomic_write_json(folder / "cells.json", rows)
+    atomic_write_json(timing_path, timing)
+    echo(f"[{name}] wall time {wall:.1f} s ({len(todo)} models run, {sum(r['status'] == 'ok' for r in rows)}/"
+         f"{len(rows)} cells complete)")
+    return {"name": name, "wall_s": wall, "rows": rows}
+
+
+def default_workers(executor: str, workers: int | None, threads: int | None) -> tuple[int, int]:
+    cores = os.cpu_count() or 1
+    w = workers or (cores if executor == "local" else 1)
+    return w, threads or max(1, cores // w)
+
+
+def run(suites: list[str], out: Path, scale: str = "quick", seeds: int | None = None, device: str = "auto",
+        executor: str = "local", address: str | None = None, workers: int | None = None,
+        threads: int | None = None, cache: Path | None = None, data: dict[str, str] | None = None,
+        soundbank: str | None = None, echo=print) -> list[dict]:
+    from sedkit.benchmarks.report import render
+    from sedkit.benchmarks.suites import suite_names
+
+    if executor == "local" and device == "cuda":
+        from sedkit.baselines.trainer import resolve_device
+
+        resolve_device("cuda")  # one-line error when there is none
+    loaded = [load_suite(s) for s in (suites or suite_names())]
+    w, th = default_workers(executor, workers, threads)
+    store = Cache(cache or safe_join(out, "cache"))
+    results = []
+    for name, suite in loaded:
+        n = seeds or suite.seeds
+        results.append(run_suite(name, suite, out, store, scale, list(range(n)), device, executor, w, th, address,
+                                 data, soundbank, echo))
+        render(out)  # the report grows suite by suite
+    return results

@@ -1,0 +1,224 @@
+"""The suite spec (``specs/bench/<suite>.yaml``): datasets, models, tables of cells, paper figures, findings.
+
+A suite names its **datasets** (a generator with spec overrides, or an existing data dir) and its **models** (a
+registry model with config overrides), then lays out **tables** like the paper's. Every table cell merges the
+fields of the table's ``defaults``, its row and its column (later wins):
+
+- ``model``: a key of ``models``; ``train`` / ``test``: data refs ``<dataset>`` or ``<dataset>/<sub dir>``
+  (``test`` defaults to ``train``); ``split`` (default ``eval``); ``metric``: a dotted key into the metrics of
+  ``sedkit eval`` (``f1_macro``, ``event_f1``, ``per_class.Dog.ap``); ``postprocess``: none | median | hmm.
+
+A row carries the paper's figures for its columns (``paper:``, numbers or ``"45.8±2.9"`` strings, cited by the
+table's ``source``). A **finding** says which cells the paper ranks higher (``better``) than others (``worse``),
+cells named ``<row id>:<column id>`` (``<table id>/<row id>:<column id>`` for another table). ``mode``: ``all``
+(every better cell above every worse cell), ``mean`` (their means), ``pairwise`` (better[i] above worse[i]).
+``quick:`` / ``paper:`` blocks of datasets and models are overrides applied at that ``--scale``.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from sedkit import SedkitError
+from sedkit.specs import SPEC_DIR, Spec, builtin_spec_path, load_spec
+
+GENERATORS = ("waa", "200ms", "strong", "semi", "remix")
+POSTPROCESS = ("none", "median", "hmm")
+
+
+class DatasetEntry(Spec):
+    generator: Literal[GENERATORS] | None = None  # type: ignore[valid-type]
+    path: str | None = None  # an existing data dir, used as it is
+    spec: dict = {}  # overrides of the generator's built-in spec (nested keys)
+    quick: dict = {}  # more overrides at --scale quick
+    paper: dict = {}  # more overrides at --scale paper
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.generator is None) == (self.path is None):
+            raise ValueError("give exactly one of generator or path")
+        return self
+
+
+class ModelRef(Spec):
+    model: str  # a name of `sedkit train` (sedkit.baselines.registry.MODELS)
+    config: dict = {}  # deep-merged over specs/models/<model>.yaml
+    quick: dict = {}
+    paper: dict = {}
+
+
+class CellFields(Spec):
+    model: str | None = None
+    train: str | None = None
+    test: str | None = None
+    split: str | None = None
+    metric: str | None = None
+    postprocess: Literal[POSTPROCESS] | None = None  # type: ignore[valid-type]
+
+    def fields(self) -> dict:
+        return {k: getattr(self, k) for k in CellFields.model_fields if getattr(self, k) is not None}
+
+
+def slug(label) -> str:
+    text = " ".join(label) if isinstance(label, list) else str(label)
+    return re.sub(r"[^a-z0-9.+]+", "-", text.lower()).strip("-") or "x"
+
+
+class Row(CellFields):
+    id: str | None = None
+    label: str | list[str]
+    paper: list[float | str | None] = []
+
+    @model_validator(mode="after")
+    def _id(self):
+        if self.id is None:
+            self.id = slug(self.label)
+        return self
+
+
+class Column(CellFields):
+    id: str | None = None
+    label: str | list[str]
+    x: float | None = None  # position on the x axis of a `lines` plot (e.g. the SNR)
+    panel: str | None = None  # the panel of a `lines` / `bars` plot (e.g. the metric)
+
+    @model_validator(mode="after")
+    def _id(self):
+        if self.id is None:
+            self.id = slug(self.label)
+        return self
+
+
+class Table(Spec):
+    id: str
+    title: str
+    source: str  # where the paper's figures come from: "Turpault et al. 2020, Table 3"
+    row_header: list[str] = ["Method"]
+    percent: bool = False  # our metric x100, to match a paper that reports %
+    defaults: CellFields = CellFields()
+    rows: list[Row]
+    columns: list[Column]
+    plot: Literal["heatmap", "bars", "lines", "none"] = "none"
+    x_label: str | None = None  # x axis of a `lines` plot
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _check(self):
+        for what, items in (("row", self.rows), ("column", self.columns)):
+            ids = [x.id for x in items]
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            if dup:
+                raise ValueError(f"table {self.id}: duplicate {what} ids {dup}")
+        for r in self.rows:
+            if r.paper and len(r.paper) != len(self.columns):
+                raise ValueError(f"table {self.id}, row {r.id}: {len(r.paper)} paper figures for "
+                                 f"{len(self.columns)} columns")
+        return self
+
+    def cell_fields(self, row: Row, col: Column) -> dict:
+        f = {"split": "eval", "postprocess": "none", **self.defaults.fields(), **row.fields(), **col.fields()}
+        f.setdefault("test", f.get("train"))
+        return f
+
+
+class Finding(Spec):
+    claim: str
+    table: str | None = None  # default: the suite's first table
+    better: list[str]
+    worse: list[str]
+    mode: Literal["all", "mean", "pairwise"] = "all"
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not self.better or not self.worse:
+            raise ValueError(f"finding {self.claim!r}: better and worse need at least one cell each")
+        if self.mode == "pairwise" and len(self.better) != len(self.worse):
+            raise ValueError(f"finding {self.claim!r}: pairwise needs as many better as worse cells")
+        return self
+
+
+class SuiteSpec(Spec):
+    title: str
+    paper: str  # citation of the paper
+    paper_file: str | None = None  # its text in the shared papers folder
+    description: str = ""
+    seeds: int = Field(3, ge=1)
+    datasets: dict[str, DatasetEntry]
+    models: dict[str, ModelRef]
+    tables: list[Table]
+    findings: list[Finding] = []
+
+    @model_validator(mode="after")
+    def _refs(self):
+        ids = [t.id for t in self.tables]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate table ids {ids}")
+        for t in self.tables:
+            for r in t.rows:
+                for c in t.columns:
+                    f = t.cell_fields(r, c)
+                    where = f"table {t.id}, cell {r.id}:{c.id}"
+                    for key in ("model", "train", "metric"):
+                        if not f.get(key):
+                            raise ValueError(f"{where}: no {key} (set it in defaults, the row or the column)")
+                    if f["model"] not in self.models:
+                        raise ValueError(f"{where}: model {f['model']!r} is not in models ({sorted(self.models)})")
+                    for key in ("train", "test"):
+                        ds = data_ref(f[key])[0]
+                        if ds not in self.datasets:
+                            raise ValueError(f"{where}: {key} dataset {ds!r} is not in datasets "
+                                             f"({sorted(self.datasets)})")
+        for fnd in self.findings:
+            for ref in fnd.better + fnd.worse:
+                self.cell(ref, fnd.table)
+        return self
+
+    def table(self, table_id: str | None) -> Table:
+        if table_id is None:
+            return self.tables[0]
+        for t in self.tables:
+            if t.id == table_id:
+                return t
+        raise ValueError(f"no table {table_id!r} (tables: {[t.id for t in self.tables]})")
+
+    def cell(self, ref: str, table_id: str | None = None) -> tuple[Table, Row, Column]:
+        """``[<table>/]<row>:<column>`` -> (table, row, column)."""
+        tid, _, rc = ref.rpartition("/")
+        t = self.table(tid or table_id)
+        rid, sep, cid = rc.partition(":")
+        rows = {r.id: r for r in t.rows}
+        cols = {c.id: c for c in t.columns}
+        if not sep or rid not in rows or cid not in cols:
+            raise ValueError(f"cell {ref!r}: expected <row>:<column> with rows {sorted(rows)} and columns "
+                             f"{sorted(cols)} of table {t.id}")
+        return t, rows[rid], cols[cid]
+
+
+def data_ref(ref: str) -> tuple[str, str]:
+    """``"waa/segments/1s"`` -> ``("waa", "segments/1s")``."""
+    name, _, sub = ref.partition("/")
+    return name, sub
+
+
+def suite_names() -> list[str]:
+    """The built-in suites, in report order."""
+    order = ["waa", "wler", "semi", "dcase20", "remix"]
+    found = sorted(p.stem for p in (SPEC_DIR / "bench").glob("*.yaml"))
+    return [n for n in order if n in found] + [n for n in found if n not in order]
+
+
+def load_suite(name_or_path: str | Path) -> tuple[str, SuiteSpec]:
+    """A built-in suite by name (``waa``) or a YAML file; returns ``(name, spec)``."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.is_file():
+            raise SedkitError(f"{p}: suite spec not found")
+        return p.stem, load_spec(SuiteSpec, p)
+    if str(name_or_path) not in suite_names():
+        raise SedkitError(f"unknown suite {str(name_or_path)!r}; built-in suites: {', '.join(suite_names())} "
+                          "(or give a path to a suite YAML)")
+    return str(name_or_path), load_spec(SuiteSpec, builtin_spec_path(f"bench/{name_or_path}"))
