@@ -8,8 +8,8 @@ Two configurations ship as specs:
 
 The network is split into an :class:`Extractor` (CNN + BiGRU, Park et al.'s shared extractor F) and one or more
 :class:`SEDHead` (a frame sigmoid classifier and an attention pooling for the clip), so that tri-training can put
-three heads (F1, F2, Ft) on one extractor. Input features are ``(B, n_mels, T)`` (frequency first, the way log-mel
-front ends produce them); outputs are probabilities ``frame (B, T', C)`` and ``clip (B, C)`` with
+three heads (F1, F2, Ft) on one extractor. Input features are ``(B, channels, T, n_mels)`` (what
+:mod:`sedkit.baselines.frontends` produces); outputs are probabilities ``frame (B, T', C)`` and ``clip (B, C)`` with
 ``T' = T // prod(time pooling)``.
 """
 from __future__ import annotations
@@ -20,13 +20,13 @@ import torch
 from pydantic import field_validator
 from torch import nn
 
+from sedkit import SedkitError
 from sedkit.specs import Spec
 
 
 class CRNNConfig(Spec):
     """Architecture hyper-parameters (the ``net:`` block of a model spec)."""
 
-    n_mels: int = 128
     filters: list[int] = [16, 32, 64, 128, 128, 128, 128]
     pooling: list[tuple[int, int]] = [(2, 2), (2, 2), (1, 2), (1, 2), (1, 2), (1, 2), (1, 2)]  # (time, freq)
     kernel: int = 3
@@ -51,9 +51,8 @@ class CRNNConfig(Spec):
     def time_pool(self) -> int:
         return math.prod(p[0] for p in self.pooling)
 
-    @property
-    def freq_out(self) -> int:
-        f = self.n_mels
+    def freq_out(self, n_mels: int) -> int:
+        f = n_mels
         for _, p in self.pooling:
             f //= p
         return f
@@ -77,22 +76,22 @@ class ConvBlock(nn.Module):
 class Extractor(nn.Module):
     """CNN blocks + BiGRU. ``forward`` returns ``{"cnn": (B, T', D_cnn), "rnn": (B, T', 2*hidden)}``."""
 
-    def __init__(self, cfg: CRNNConfig):
+    def __init__(self, cfg: CRNNConfig, n_mels: int, in_channels: int = 1):
         super().__init__()
-        if cfg.freq_out < 1:
-            raise ValueError(f"{cfg.n_mels} mels pooled by {cfg.pooling} leave no frequency bins")
-        chans = [1, *cfg.filters]
+        f_out = cfg.freq_out(n_mels)
+        if f_out < 1:
+            raise SedkitError(f"net.pooling {cfg.pooling} pools {n_mels} mel bands down to nothing")
+        chans = [in_channels, *cfg.filters]
         self.blocks = nn.Sequential(*[ConvBlock(chans[i], chans[i + 1], cfg.kernel, cfg.dropout, cfg.pooling[i])
                                       for i in range(len(cfg.filters))])
-        self.cnn_dim = cfg.filters[-1] * cfg.freq_out
+        self.cnn_dim = cfg.filters[-1] * f_out
         self.rnn = nn.GRU(self.cnn_dim, cfg.rnn_hidden, num_layers=cfg.rnn_layers, batch_first=True,
                           bidirectional=True, dropout=cfg.rnn_dropout if cfg.rnn_layers > 1 else 0.0)
         self.out_dim = 2 * cfg.rnn_hidden
         self.time_pool = cfg.time_pool
 
     def forward(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = feats.transpose(1, 2).unsqueeze(1)  # (B, 1, T, F)
-        x = self.blocks(x)  # (B, C, T', F')
+        x = self.blocks(feats)  # (B, C, T, F) -> (B, C', T', F')
         b, c, t, f = x.shape
         cnn = x.permute(0, 2, 1, 3).reshape(b, t, c * f)
         rnn, _ = self.rnn(cnn)
@@ -127,19 +126,14 @@ class SEDHead(nn.Module):
 class CRNN(nn.Module):
     """Extractor + one SED head. ``forward`` returns frame/clip probabilities and the extractor's features."""
 
-    def __init__(self, cfg: CRNNConfig, n_classes: int):
+    def __init__(self, cfg: CRNNConfig, n_classes: int, n_mels: int, in_channels: int = 1):
         super().__init__()
-        self.extractor = Extractor(cfg)
+        self.extractor = Extractor(cfg, n_mels, in_channels)
         self.head = SEDHead(self.extractor.out_dim, n_classes, cfg.head_dropout, cfg.head_hidden)
 
     def forward(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
         f = self.extractor(feats)
         return {**self.head(f["rnn"]), **f}
-
-
-def frame_hop_s(cfg: CRNNConfig, sample_rate: int, hop: int) -> float:
-    """Seconds between two output frames of the network."""
-    return hop * cfg.time_pool / sample_rate
 
 
 def sed_bce(out: dict, frame_target=None, frame_mask=None, clip_target=None, clip_mask=None) -> torch.Tensor:
@@ -156,8 +150,15 @@ def sed_bce(out: dict, frame_target=None, frame_mask=None, clip_target=None, cli
     return loss
 
 
-def bce(p: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """Binary cross-entropy on probabilities, computed in float32 outside autocast (AMP refuses BCE on fp16)."""
+def bce(p: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Binary cross-entropy on probabilities, in float32 outside autocast (AMP refuses BCE in half precision).
+
+    With ``mask`` (same shape, 0/1): the mean over the selected elements (0 when none is selected).
+    """
     with torch.autocast(p.device.type, enabled=False):
-        return nn.functional.binary_cross_entropy(p.float(), target.float(),
-                                                  weight=None if weight is None else weight.float())
+        p, target = p.float(), target.float()
+        if mask is None:
+            return nn.functional.binary_cross_entropy(p, target)
+        m = mask.float()
+        el = nn.functional.binary_cross_entropy(p, target, reduction="none")
+        return (el * m).sum() / m.sum().clamp(min=1.0)

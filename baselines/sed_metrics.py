@@ -29,11 +29,13 @@ PSDS_SCENARIOS = {
 }
 
 
-def _sed_eval():
-    with warnings.catch_warnings():  # dcase_util imports pkg_resources
+def quiet_import(module: str):
+    """Import a module of the sed_eval family without the pkg_resources deprecation warning of dcase_util."""
+    import importlib
+
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import sed_eval
-    return sed_eval
+        return importlib.import_module(module)
 
 
 def _event_dicts(aid: str, events) -> list[dict]:
@@ -44,10 +46,10 @@ def event_segment_f1(reference: dict[str, list], estimate: dict[str, list], clas
                      durations: dict[str, float] | None = None, segment: bool = True) -> dict:
     """sed_eval event-based (and segment-based) F1, evaluated clip by clip over every clip of either side.
 
-    Returns ``{"event": {"macro_f1", "micro_f1", "per_class": {label: f1}}, "segment": {...}}`` (F1 in [0, 1];
-    a class with neither reference nor estimated events has NaN F1 and is left out of the macro average, as in sed_eval).
+    Returns ``{"event": {"macro_f1", "macro_f1_sed_eval", "micro_f1", "per_class": {label: f1}}, "segment": {...}}``
+    (F1 in [0, 1]; see :func:`_f1_summary` for classes without detections).
     """
-    se = _sed_eval()
+    se = quiet_import("sed_eval")
     import dcase_util
     ev = se.sound_event.EventBasedMetrics(event_label_list=list(classes), t_collar=EVENT_COLLAR_S,
                                           percentage_of_length=EVENT_OFFSET_FRACTION)
@@ -71,18 +73,33 @@ def event_segment_f1(reference: dict[str, list], estimate: dict[str, list], clas
 
 
 def _f1_summary(metric) -> dict:
-    r = metric.results()
-    return {"macro_f1": float(r["class_wise_average"]["f_measure"]["f_measure"]),
-            "micro_f1": float(r["overall"]["f_measure"]["f_measure"]),
-            "per_class": {c: float(v["f_measure"]["f_measure"]) for c, v in r["class_wise"].items()}}
+    """Per-class F1 from sed_eval's class-wise counts, ``2TP / (2TP + FP + FN)``.
+
+    This equals sed_eval's class-wise F-measure wherever sed_eval defines it; sed_eval returns NaN for a class with
+    reference events but no detections (precision 0/0) and its class-wise average then skips that class, which
+    would reward missing a class entirely. Here such a class scores 0; NaN is left only for classes with neither
+    reference nor detected events. ``macro_f1`` is the mean over the defined classes; sed_eval's own average is kept
+    as ``macro_f1_sed_eval``.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "mean of empty slice" when no class is defined
+        r = metric.results()
+    per = {}
+    for c, n in metric.class_wise.items():
+        tp, fp, fn = float(n["Ntp"]), float(n["Nfp"]), float(n["Nfn"])
+        per[c] = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn > 0 else float("nan")
+    vals = [v for v in per.values() if not math.isnan(v)]
+    return {"macro_f1": float(np.mean(vals)) if vals else float("nan"),
+            "macro_f1_sed_eval": float(r["class_wise_average"]["f_measure"]["f_measure"]),
+            "micro_f1": float(r["overall"]["f_measure"]["f_measure"]), "per_class": per}
 
 
 def psds(scores: dict[str, pd.DataFrame] | str | Path, ground_truth: dict[str, list],
          durations: dict[str, float], scenario: str) -> dict:
     """PSDS of one DESED scenario (``psds1``/``psds2``) from sed_scores_eval frames (a dict or a folder of
     ``<audio_id>.tsv`` score files). Returns the value, per-class values and the PSD-ROC curve."""
-    from sed_scores_eval.base_modules.io import parse_scores
-    from sed_scores_eval.intersection_based.psds import psds as _psds
+    parse_scores = quiet_import("sed_scores_eval.base_modules.io").parse_scores
+    _psds = quiet_import("sed_scores_eval.intersection_based.psds").psds
 
     if scenario not in PSDS_SCENARIOS:
         raise SedkitError(f"unknown PSDS scenario {scenario!r}; expected one of {sorted(PSDS_SCENARIOS)}")
@@ -141,13 +158,15 @@ def read_durations(path: str | Path) -> dict[str, float]:
 
 def evaluate_scores(scores: dict[str, pd.DataFrame], ground_truth: dict[str, list], durations: dict[str, float],
                     classes: list[str], kind: str, cfg, hmm_params: dict | None = None) -> dict:
-    """Post-process (``none|median|hmm``) then event F1, segment F1, PSDS1 and PSDS2 on the given clips."""
+    """Post-process (``none|median|hmm``) then event F1, segment F1, PSDS1 and PSDS2 on the given clips.
+
+    The post-processed event lists are returned under ``"events"`` (:func:`write_report` leaves them out)."""
     from sedkit.baselines.postprocess import postprocess
 
     frames, events = postprocess(kind, scores, classes, cfg, hmm_params)
     ref = {aid: ground_truth.get(aid, []) for aid in frames}
     f1 = event_segment_f1(ref, events, classes, {aid: durations[aid] for aid in frames})
-    out = {"postprocess": kind, "n_clips": len(frames), **f1}
+    out = {"postprocess": kind, "n_clips": len(frames), **f1, "events": events}
     for sc in PSDS_SCENARIOS:
         out[sc] = psds(frames, ref, durations, sc)
     return out
@@ -228,7 +247,7 @@ def write_report(out_dir: str | Path, results: dict[str, dict], classes: list[st
     paths = {"metrics": out / f"{prefix}metrics.json", "macro": out / f"{prefix}macro.tsv",
              "per_class": out / f"{prefix}per_class.tsv", "f1_png": out / f"{prefix}f1_per_class.png",
              "psd_roc_png": out / f"{prefix}psd_roc.png"}
-    atomic_write_json(paths["metrics"], results)
+    atomic_write_json(paths["metrics"], {k: {kk: v for kk, v in r.items() if kk != "events"} for k, r in results.items()})
     atomic_write_text(paths["macro"], macro)
     atomic_write_text(paths["per_class"], per)
     plot_f1_bars(results, classes, paths["f1_png"])

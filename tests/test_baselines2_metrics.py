@@ -53,6 +53,19 @@ def test_event_and_segment_f1_equal_sed_eval_and_hand_counts():
     assert ours["segment"]["per_class"]["dog"] == pytest.approx(10 / 12)
 
 
+def test_missed_class_scores_zero_not_nan():
+    ref = {"a": [(1.0, 2.0, "cat"), (3.0, 4.0, "dog")]}
+    est = {"a": [(1.0, 2.0, "dog")]}  # cat missed entirely, dog detected at the wrong place, speech absent on both
+    r = event_segment_f1(ref, est, CLASSES, {"a": 10.0})
+    for m in ("event", "segment"):
+        assert r[m]["per_class"]["cat"] == 0.0  # sed_eval: NaN (precision 0/0), which its average skips
+        assert np.isnan(r[m]["per_class"]["speech"])  # nothing to score
+    assert r["event"]["macro_f1"] == 0.0
+    perfect_dog = event_segment_f1(ref, {"a": [(3.0, 4.0, "dog")]}, CLASSES, {"a": 10.0})["event"]
+    assert perfect_dog["macro_f1"] == pytest.approx(0.5)  # (cat 0 + dog 1) / 2
+    assert perfect_dog["macro_f1_sed_eval"] == pytest.approx(1.0)  # sed_eval's average ignores the missed class
+
+
 def test_psds_from_sed_scores_eval_matches_psds_eval():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -1,0 +1,207 @@
+"""Mixed S/W/U batches for SED training on a data dir (reads it with :mod:`sedkit.baselines.data`).
+
+Roles (the ``data:`` section of a SED model spec names one split for each):
+- ``synthetic`` (S): strong labels, source domain -> frame targets, clip targets, ``domain = 1``;
+- ``weak`` (W): weak labels, target domain -> clip targets, ``domain = 0``;
+- ``unlabel`` (U): no labels, target domain -> ``domain = 0``.
+A training batch concatenates ``batch.synthetic`` S items, ``batch.weak`` W items and ``batch.unlabel`` U items
+(in that order). Each item carries ``audio``, ``target (C)`` (clip), ``frame_target (T', C)``, ``strong`` and
+``weak`` (bool: which targets are real), ``domain`` (1 synthetic / 0 target), ``role`` (0 S, 1 W, 2 U) and
+``index`` (position in its role's split, used to look up pseudo-labels). Frame targets are on the network's
+output grid: frame k covers ``[k*hop_out, (k+1)*hop_out)`` with ``hop_out = hop_length * time_pool / sr``; an event
+marks frames ``floor(onset/hop_out)`` to ``ceil(offset/hop_out)`` (exclusive).
+
+One epoch = one pass over S (or ``steps_per_epoch`` batches); W and U are drawn without replacement, reshuffled
+and cycled as needed. All draws come from the sampler's ``torch.Generator`` (checkpointed by the trainer).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from sedkit import SedkitError
+from sedkit.baselines.data import ClipDataset, DataDir, collate, make_loader
+from sedkit.specs import Spec
+
+ROLES = ("synthetic", "weak", "unlabel")
+
+
+class BatchSpec(Spec):
+    synthetic: int = 12
+    weak: int = 12
+    unlabel: int = 24
+
+
+class SEDDataSpec(Spec):
+    """The ``data:`` section of a SED model spec."""
+
+    synthetic: str = "synthetic"  # strong split (a weak split with a <split>_strong.tsv beside it also works)
+    weak: str | None = "weak"
+    unlabel: str | None = "unlabel"
+    batch: BatchSpec = BatchSpec()
+    steps_per_epoch: int | None = None  # None: one pass over the synthetic split
+    val_split: str = "validation"
+    eval_splits: list[str] = ["eval"]
+    clip_seconds: float = 10.0
+    eval_batch_size: int = 24
+    num_workers: int = 0
+    cache_seconds: float = 7200.0
+
+
+def n_out_frames(n_samples: int, hop_length: int, time_pool: int) -> int:
+    """Output frames of the CRNN for a clip of ``n_samples`` (centred STFT, then time pooling)."""
+    return (1 + n_samples // hop_length) // time_pool
+
+
+def frame_targets(events, classes: list[str], n_frames: int, hop_out: float) -> np.ndarray:
+    """Strong events -> ``(n_frames, C)`` 0/1 targets on the output grid (see module docstring)."""
+    idx = {c: k for k, c in enumerate(classes)}
+    y = np.zeros((n_frames, len(classes)), dtype=np.float32)
+    for on, off, lab in events:
+        if lab not in idx:
+            raise SedkitError(f"event label {lab!r} is not in the class list {classes}")
+        a = max(0, int(math.floor(on / hop_out + 1e-9)))
+        b = min(n_frames, int(math.ceil(off / hop_out - 1e-9)))
+        if a < n_frames:
+            y[a:max(b, a + 1), idx[lab]] = 1.0
+    return y
+
+
+class RoleDataset(Dataset):
+    """One role's split with its targets and flags (see module docstring)."""
+
+    def __init__(self, clips: ClipDataset, role: str, hop_length: int, time_pool: int):
+        self.clips, self.role = clips, role
+        self.role_id = ROLES.index(role)
+        t = clips.table
+        n = clips.n_samples
+        self.n_frames = n_out_frames(n, hop_length, time_pool)
+        self.hop_out = hop_length * time_pool / clips.sr
+        self.strong = role == "synthetic"
+        self.weak = role in ("synthetic", "weak")
+        if self.strong and t.events is None:
+            raise SedkitError(f"{t.root}: split {t.split!r} is used as the strong (synthetic) split but has no strong "
+                              f"labels (neither a strong {t.split}.tsv nor a {t.split}_strong.tsv)")
+        if role == "weak" and t.labels is None:
+            raise SedkitError(f"{t.root}: split {t.split!r} is used as the weak split but has no labels")
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int) -> dict:
+        it = self.clips[i]
+        c = len(self.clips.classes)
+        if self.strong:
+            ft = torch.from_numpy(frame_targets(self.clips.table.events[it["filename"]], self.clips.classes,
+                                                self.n_frames, self.hop_out))
+        else:
+            ft = torch.zeros(self.n_frames, c)
+        target = it["target"] if self.weak else torch.zeros(c)
+        return {**it, "target": target, "frame_target": ft, "strong": self.strong, "weak": self.weak,
+                "domain": float(self.strong), "role": self.role_id}
+
+
+class MixedDataset(Dataset):
+    """Concatenation of the role datasets; global index = offset of the role + index in the role."""
+
+    def __init__(self, parts: dict[str, RoleDataset]):
+        self.parts = parts
+        self.offsets, off = {}, 0
+        for r in ROLES:
+            if r in parts:
+                self.offsets[r] = off
+                off += len(parts[r])
+        self.total = off
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __getitem__(self, g: int) -> dict:
+        for r in reversed([r for r in ROLES if r in self.parts]):
+            if g >= self.offsets[r]:
+                return self.parts[r][g - self.offsets[r]]
+        raise IndexError(g)
+
+
+class MixedBatchSampler(Sampler):
+    """Each batch: ``sizes[role]`` draws per role, roles in S, W, U order (see module docstring)."""
+
+    def __init__(self, dataset: MixedDataset, sizes: dict[str, int], steps: int | None = None, seed: int = 0):
+        self.ds = dataset
+        self.sizes = {r: s for r, s in sizes.items() if r in dataset.parts and s > 0}
+        if "synthetic" not in self.sizes:
+            raise SedkitError("SED training needs a synthetic (strong) split with batch.synthetic > 0")
+        self.steps = steps or math.ceil(len(dataset.parts["synthetic"]) / self.sizes["synthetic"])
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def _stream(self, role: str) -> list[int]:
+        n = len(self.ds.parts[role])
+        need = self.steps * self.sizes[role]
+        perms = [torch.randperm(n, generator=self.generator) for _ in range(math.ceil(need / n))]
+        return (torch.cat(perms)[:need] + self.ds.offsets[role]).tolist()
+
+    def __iter__(self):
+        streams = {r: self._stream(r) for r in self.sizes}
+        for k in range(self.steps):
+            batch = []
+            for r, s in self.sizes.items():
+                batch.extend(streams[r][k * s:(k + 1) * s])
+            yield batch
+
+
+class SEDData:
+    """The datasets and loaders of one data dir for SED training / evaluation."""
+
+    def __init__(self, data_dir: str | Path, spec: SEDDataSpec, sr: int, hop_length: int, time_pool: int,
+                 seed: int = 0):
+        self.dd = DataDir(data_dir)
+        self.spec, self.sr, self.hop_length, self.time_pool, self.seed = spec, sr, hop_length, time_pool, seed
+        self.classes = self.dd.classes
+        self._clips: dict[str, ClipDataset] = {}
+
+    @property
+    def hop_out(self) -> float:
+        return self.hop_length * self.time_pool / self.sr
+
+    def clips(self, split: str) -> ClipDataset:
+        if split not in self._clips:
+            self._clips[split] = ClipDataset(self.dd.table(split), self.classes, self.sr, self.spec.clip_seconds,
+                                             self.spec.cache_seconds)
+        return self._clips[split]
+
+    def role(self, role: str) -> RoleDataset | None:
+        split = getattr(self.spec, role)
+        if split is None:
+            return None
+        return RoleDataset(self.clips(split), role, self.hop_length, self.time_pool)
+
+    def train_loader(self) -> DataLoader:
+        sizes = self.spec.batch.model_dump()
+        parts = {r: d for r in ROLES if sizes[r] > 0 and (d := self.role(r)) is not None}
+        ds = MixedDataset(parts)
+        sampler = MixedBatchSampler(ds, sizes, self.spec.steps_per_epoch, self.seed)
+        return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=self.spec.num_workers)
+
+    def loader(self, split: str) -> DataLoader:
+        """Non-shuffled loader of a split (prediction, validation, pseudo-labelling)."""
+        return make_loader(self.clips(split), self.spec.eval_batch_size, shuffle=False,
+                           num_workers=self.spec.num_workers)
+
+    def role_loader(self, role: str) -> DataLoader | None:
+        """Non-shuffled loader of a role's dataset (items keep the role's targets and indices)."""
+        ds = self.role(role)
+        if ds is None:
+            return None
+        return DataLoader(ds, batch_size=self.spec.eval_batch_size, shuffle=False, collate_fn=collate,
+                          num_workers=self.spec.num_workers)
+
+    def eval_splits(self) -> list[str]:
+        have = set(self.dd.splits())
+        return [s for s in self.spec.eval_splits if s in have]

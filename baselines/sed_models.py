@@ -1,0 +1,169 @@
+"""The CRNN family as registry models: spec, builder, selection metric and evaluation.
+
+A SED model spec (``specs/models/crnn*.yaml``, ``specs/models/tri-training*.yaml``) has the sections
+``frontend`` (:class:`~sedkit.baselines.frontends.FrontendSpec`), ``net`` (:class:`~sedkit.baselines.crnn.CRNNConfig`),
+``strategy`` (:class:`~sedkit.baselines.sed_strategies.StrategySpec`), ``data``
+(:class:`~sedkit.baselines.sed_data.SEDDataSpec`), ``train`` (:class:`~sedkit.baselines.trainer.TrainSpec`) and
+``postprocess`` (:class:`~sedkit.baselines.postprocess.PostprocessConfig`). ``base: <model>`` starts from another
+built-in model spec and overrides it key by key.
+
+Evaluation of a split (``sedkit train`` after training, ``sedkit eval --postprocess none|median|hmm``): predict,
+write ``predictions/<split>/`` (clip scores, sed_scores_eval frame score files), read the score files back, post-process
+them, then sed_eval event/segment macro F1 and sed_scores_eval PSDS1/PSDS2. The report (``<kind>_metrics.json``,
+``<kind>_macro.tsv``, ``<kind>_per_class.tsv``, ``<kind>_f1_per_class.png``, ``<kind>_psd_roc.png``) and
+``detections_<kind>.tsv`` go to ``predictions/<split>/``. HMM transitions are tuned on a seeded half of the
+validation split (when the evaluated split *is* validation, the metrics are on the other half) and saved as
+``predictions/<split>/hmm_params.json``.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from sedkit import SedkitError
+from sedkit.baselines import predictions
+from sedkit.baselines.crnn import CRNNConfig
+from sedkit.baselines.data import DataDir
+from sedkit.baselines.frontends import FrontendSpec
+from sedkit.baselines.postprocess import PostprocessConfig, active_to_events, tune_hmm
+from sedkit.baselines.registry import ModelEntry
+from sedkit.baselines.sed_data import SEDData, SEDDataSpec
+from sedkit.baselines.sed_metrics import evaluate_scores, event_segment_f1, quiet_import, write_report
+from sedkit.baselines.sed_strategies import CRNNStrategy, StrategySpec
+from sedkit.baselines.trainer import TrainSpec
+from sedkit.baselines.tri_training import TriTrainingStrategy
+from sedkit.specs import Spec, builtin_spec_path, load_spec, read_yaml, resolved
+from sedkit.synth.io import atomic_write_json
+
+EVALUATE = "sedkit.baselines.sed_models:evaluate"
+
+
+class SEDModelSpec(Spec):
+    description: str = ""
+    frontend: FrontendSpec = FrontendSpec(sr=16000, n_fft=2048, hop_length=256, n_mels=128, norm="minmax")
+    net: CRNNConfig = CRNNConfig()
+    strategy: StrategySpec = StrategySpec()
+    data: SEDDataSpec = SEDDataSpec()
+    train: TrainSpec = TrainSpec()
+    postprocess: PostprocessConfig = PostprocessConfig()
+
+
+def with_base(cfg: dict, seen: tuple[str, ...] = ()) -> dict:
+    """Resolve ``base: <model>`` (recursively): the base model's spec overridden by ``cfg``."""
+    from sedkit.baselines.commands import deep_merge
+
+    cfg = dict(cfg)
+    base = cfg.pop("base", None)
+    if base is None:
+        return cfg
+    if base in seen:
+        raise SedkitError(f"model spec 'base' chain loops: {' -> '.join([*seen, base])}")
+    return deep_merge(with_base(read_yaml(builtin_spec_path(f"models/{base}")), (*seen, base)), cfg)
+
+
+def audio_id(filename: str) -> str:
+    """The audio id of a clip in score files (the name predictions.py gives its frame score file)."""
+    return Path(filename).with_suffix("").as_posix().replace("/", "__")
+
+
+def build(cfg: dict, data_dir: Path, device, training: bool = True) -> ModelEntry:
+    spec = load_spec(SEDModelSpec, data=with_base(cfg))
+    fe = spec.frontend
+    data = SEDData(data_dir, spec.data, fe.sr, fe.hop_length, spec.net.time_pool, spec.train.seed)
+    classes = data.classes
+    train_loader = data.train_loader() if training else None
+    tri = spec.strategy.kind == "tri_training"
+    strategy = TriTrainingStrategy() if tri else CRNNStrategy()
+    try:
+        strategy.build(spec, len(classes), device, len(train_loader) if training else 1)
+    except ValueError as e:
+        raise SedkitError(f"model spec: {e}") from None
+    strategy.frame_hop_s = data.hop_out
+    if training and fe.norm == "zscore":
+        strategy.nets["frontend"].fit_stats((b["audio"] for b in data.loader(spec.data.synthetic)), device)
+    if tri:
+        strategy.pseudo_loaders = {r: ld for r in ("weak", "unlabel") if (ld := data.role_loader(r)) is not None}
+    has_val = data.dd.has_split(spec.data.val_split)
+    patience = spec.train.patience
+    if tri and patience is not None:  # no early stop before phase 2 has had `patience` epochs
+        patience += spec.strategy.tri_training.phase1_epochs
+    return ModelEntry(
+        task="sed", config=resolved(spec), classes=classes, strategy=strategy, loader=data.loader,
+        evaluate=EVALUATE, sample_rate=fe.sr, train_loader=train_loader,
+        val_loader=data.loader(spec.data.val_split) if has_val and training else None,
+        select_metric=event_f1_select(data, spec) if has_val and training else None,
+        epochs=spec.train.epochs, patience=patience, amp=spec.train.amp, seed=spec.train.seed,
+        val_split=spec.data.val_split, eval_splits=data.eval_splits())
+
+
+def event_f1_select(data: SEDData, spec: SEDModelSpec):
+    """Selection metric: sed_eval event-based macro F1 on validation, frames thresholded at 0.5, no smoothing
+    (Ft for tri-training; NaN during its phase 1, so the best checkpoint comes from phase 2)."""
+    table = data.dd.table(spec.data.val_split)
+    classes = data.classes
+
+    def select(strategy, loader) -> float:
+        if getattr(strategy, "phase", 2) == 1:
+            return float("nan")
+        pred = predictions.collect(strategy, loader, strategy.device)
+        est = {}
+        for name, fr in zip(pred["filename"], pred["frame"]):
+            ts = np.arange(fr.shape[0] + 1) * data.hop_out
+            est[name] = active_to_events(fr >= spec.postprocess.threshold, ts, classes)
+        f1 = event_segment_f1(table.events or {}, est, classes, segment=False)["event"]["macro_f1"]
+        return 0.0 if math.isnan(f1) else f1
+
+    return select
+
+
+def predict_split(entry: ModelEntry, data_dir: Path, split: str, run_dir: Path):
+    """Predict a split, write ``predictions/<split>/``, read the frame score files back.
+
+    Returns ``(scores {audio_id: DataFrame}, ground truth {audio_id: events}, durations {audio_id: s})``.
+    """
+    read_sed_scores = quiet_import("sed_scores_eval.base_modules.io").read_sed_scores
+    table = DataDir(data_dir).table(split)
+    if table.events is None:
+        raise SedkitError(f"{data_dir}: split {split!r} has no strong labels; event metrics need "
+                          f"metadata/{split}.tsv strong or metadata/{split}_strong.tsv")
+    strategy = entry.strategy
+    pred = predictions.collect(strategy, entry.loader(split), strategy.device)
+    sr = entry.sample_rate
+    pred["n_samples"] = np.array([int(round(table.durations[n] * sr)) if n in table.durations else int(n_s)
+                                  for n, n_s in zip(pred["filename"], pred["n_samples"])])
+    out = predictions.write_split(run_dir, split, pred, entry.classes, strategy.frame_hop_s, sr)
+    scores = read_sed_scores(out / "frame_scores")
+    gt = {audio_id(n): evs for n, evs in table.events.items()}
+    dur = {audio_id(n): n_s / sr for n, n_s in zip(pred["filename"], pred["n_samples"])}
+    return scores, gt, dur
+
+
+def evaluate(entry: ModelEntry, data_dir: str | Path, split: str, run_dir: str | Path,
+             postprocess: str = "none") -> dict:
+    data_dir, run_dir = Path(data_dir), Path(run_dir)
+    pp = PostprocessConfig.model_validate(entry.config["postprocess"])
+    scores, gt, dur = predict_split(entry, data_dir, split, run_dir)
+    ids = sorted(scores)
+    hmm = None
+    if postprocess == "hmm":
+        val = entry.val_split
+        v_scores, v_gt, v_dur = (scores, gt, dur) if split == val else predict_split(entry, data_dir, val, run_dir)
+        hmm = tune_hmm(v_scores, v_gt, entry.classes, pp.hmm, v_dur)
+        if split == val:
+            ids = hmm["held_out_ids"]
+        atomic_write_json(predictions.split_dir(run_dir, split) / "hmm_params.json", hmm)
+    res = evaluate_scores({k: scores[k] for k in ids}, gt, dur, entry.classes, postprocess, pp, hmm)
+    folder = predictions.split_dir(run_dir, split)
+    names = {audio_id(n): n for n in DataDir(data_dir).table(split).filenames}
+    predictions.write_detections(folder / f"detections_{postprocess}.tsv",
+                                 [(names.get(a, a), on, off, lab) for a, evs in res.pop("events").items()
+                                  for on, off, lab in evs])
+    write_report(folder, {postprocess: res}, entry.classes, prefix=f"{postprocess}_")
+    per_class = {c: {"event_f1": res["event"]["per_class"].get(c), "segment_f1": res["segment"]["per_class"].get(c),
+                     "psds1": res["psds1"]["per_class"].get(c), "psds2": res["psds2"]["per_class"].get(c)}
+                 for c in entry.classes}
+    return {"postprocess": postprocess, "n_clips": res["n_clips"], "event_f1": res["event"]["macro_f1"],
+            "segment_f1": res["segment"]["macro_f1"], "psds1": res["psds1"]["psds"], "psds2": res["psds2"]["psds"],
+            "per_class": per_class, **({"hmm": {k: hmm[k] for k in ("stay_silence", "stay_event")}} if hmm else {})}
