@@ -115,6 +115,13 @@ class FeatureAugSpec(Spec):
     freq_masks: int = 2
     freq_mask_max: int = 8         # bins
 
+    @field_validator("snr_db")
+    @classmethod
+    def _uniform(cls, v):
+        if v.kind not in ("uniform", "const"):
+            raise ValueError(f"must be [uniform, lo, hi] or a constant (drawn on the device), got {v!r}")
+        return v
+
 
 class ExtraBackgroundSpec(Spec):
     p: float = 0.5
