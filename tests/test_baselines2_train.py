@@ -1,0 +1,115 @@
+"""End to end: every CRNN variant trains on a tiny semi-supervised data dir and reports event F1, segment F1,
+PSDS1 and PSDS2 with no post-processing, the median filter and HMM smoothing (through the CLI)."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+
+from sedkit.baselines.registry import build
+from sedkit.baselines.toydata import make_toy_datadir
+from sedkit.baselines.trainer import to_device
+from sedkit.cli import root
+
+TINY = {
+    "frontend": {"preset": None, "sr": 8000, "n_fft": 256, "hop_length": 64, "n_mels": 32, "compression": "log",
+                 "norm": "minmax"},
+    "net": {"filters": [8, 8, 8], "pooling": [[2, 2], [2, 2], [1, 2]], "rnn_hidden": 16, "rnn_layers": 1},
+    "strategy": {"rampup_epochs": 1, "tri_training": {"phase1_epochs": 1}},
+    "data": {"batch": {"synthetic": 4, "weak": 2, "unlabel": 2}, "clip_seconds": 2.0, "eval_batch_size": 8},
+    "train": {"epochs": 2},
+    "postprocess": {"median": 3, "hmm": {"n_calls": 4, "n_silence": 2}},
+}
+VARIANTS = ["crnn-park", "crnn-adv-whole", "crnn-adv-time", "crnn-mt", "crnn-dat", "tri-training",
+            "tri-training-adv-time"]
+
+
+def make_semi(root: Path, n: int = 2) -> Path:
+    """synthetic (strong, clean) / weak + unlabel (target domain: lower SNR) / validation + eval (strong, target)."""
+    kw = dict(classes=("a", "b", "c"), sr=8000, duration_s=2.0, event_s=(0.4, 1.0))
+    make_toy_datadir(root, per_class={"synthetic": n}, labels="strong", seed=0, snr_db=20, **kw)
+    make_toy_datadir(root, per_class={"validation": 2, "eval": 2}, labels="strong", seed=2, snr_db=8, **kw)
+    make_toy_datadir(root, per_class={"weak": n, "unlabel": n}, labels="weak", seed=1, snr_db=8, **kw)
+    u = root / "metadata" / "unlabel.tsv"
+    names = [r.split("\t")[0] for r in u.read_text().splitlines()[1:]]
+    u.write_text("filename\n" + "".join(f"{n}\n" for n in names))
+    return root
+
+
+@pytest.fixture(scope="module")
+def semi(tmp_path_factory) -> Path:
+    return make_semi(tmp_path_factory.mktemp("semi") / "data")
+
+
+def _train_and_eval(data: Path, run: Path, model: str, cfg_path: Path) -> dict:
+    r = CliRunner().invoke(root, ["train", model, "--data", str(data), "--out", str(run), "--config", str(cfg_path),
+                                  "--device", "cpu"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    for pp in ("median", "hmm"):
+        r = CliRunner().invoke(root, ["eval", str(run), "--data", str(data), "--split", "eval", "--postprocess", pp,
+                                      "--device", "cpu"], catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+    return json.loads((run / "metrics.json").read_text())
+
+
+def _check(metrics: dict, run: Path):
+    for key in ("eval", "eval+median", "eval+hmm"):
+        m = metrics[key]
+        for name in ("event_f1", "segment_f1", "psds1", "psds2"):
+            assert m[name] is None or 0.0 <= m[name] <= 1.0, (key, name, m[name])
+        assert m["segment_f1"] is not None  # segment F1 is defined whenever there are reference events
+    assert metrics["eval+hmm"]["hmm"]["stay_silence"] > 0
+    folder = run / "predictions" / "eval"
+    for kind in ("none", "median", "hmm"):
+        assert (folder / f"{kind}_f1_per_class.png").read_bytes()[:4] == b"\x89PNG"
+        assert (folder / f"{kind}_psd_roc.png").exists() and (folder / f"detections_{kind}.tsv").exists()
+    assert len(list((folder / "frame_scores").glob("*.tsv"))) == 6
+
+
+def test_tri_training_with_adv_time_end_to_end(semi, tmp_path):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    run = tmp_path / "run"
+    metrics = _train_and_eval(semi, run, "tri-training-adv-time", cfg)
+    _check(metrics, run)
+    log = (run / "log.csv").read_text().splitlines()
+    assert len(log) == 3 and "train_loss_domain" in log[0] and "train_weight_similarity" in log[0]
+    # phase 2 ran: pseudo-labels of W and U are in the checkpoint
+    ck = torch.load(run / "last.pt", weights_only=True)
+    ps = ck["strategy"]["extra"]["pseudo"]
+    assert set(ps) == {"weak", "unlabel"} and ps["unlabel"]["frame"].shape[0] == 6
+
+
+def test_domain_branch_is_dropped_at_inference(semi):
+    cfg = json.loads(json.dumps(TINY))
+    cfg["strategy"]["adversarial"] = {"scheme": "two_step", "mode": "whole", "tap": "cnn"}
+    cfg["strategy"]["mean_teacher"] = {"enabled": True}
+    torch.manual_seed(0)
+    entry = build("crnn-dat", cfg, semi, torch.device("cpu"))
+    st = entry.strategy
+    batch = next(iter(entry.train_loader))
+    before = {k: [p.detach().clone() for p in m.parameters()] for k, m in st.nets.items()}
+    st.train()
+    logs = st.train_step(to_device(batch, st.device), 0)
+    assert {"loss_y", "loss_consistency", "loss_domain", "loss"} <= set(logs)
+    for k in ("student", "domain"):  # two-step: both the CRNN and the discriminator moved
+        assert any(not torch.equal(a, b) for a, b in zip(before[k], st.nets[k].parameters())), k
+    st.eval()
+    ev = next(iter(entry.loader("eval")))
+    with torch.no_grad():
+        p1 = st.predict(ev)
+        for p in st.nets["domain"].parameters():
+            p.add_(1.0)
+        p2 = st.predict(ev)
+    assert torch.equal(p1["frame"], p2["frame"]) and torch.equal(p1["clip"], p2["clip"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", VARIANTS)
+def test_every_variant_runs_to_the_end(semi, tmp_path, model):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    run = tmp_path / model
+    _check(_train_and_eval(semi, run, model, cfg), run)
