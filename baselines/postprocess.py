@@ -156,6 +156,23 @@ def hmm_decode(scores: np.ndarray, stay_sil: float, stay_ev, cfg: HMMConfig, tau
     return delete_short(viterbi(scores, stay_sil, stay_ev, tau), cfg.min_frames)
 
 
+def hmm_decode_clips(clips: dict[str, tuple[np.ndarray, np.ndarray]], stay_sil: float, stay_ev,
+                     cfg: HMMConfig) -> dict[str, np.ndarray]:
+    """:func:`hmm_decode` of many clips ``{id: (scores (T, C), timestamps)}`` in one Viterbi pass per clip length."""
+    by_len: dict[int, list[str]] = {}
+    for aid, (x, _) in clips.items():
+        by_len.setdefault(x.shape[0], []).append(aid)
+    out = {}
+    for t_len, ids in by_len.items():
+        c = clips[ids[0]][0].shape[1]
+        cols = np.concatenate([clips[aid][0] for aid in ids], axis=1)  # (T, n * C)
+        ev = np.tile(np.broadcast_to(np.asarray(stay_ev, float), (c,)), len(ids))
+        act = delete_short(viterbi(cols, stay_sil, ev), cfg.min_frames)
+        for k, aid in enumerate(ids):
+            out[aid] = act[:, k * c:(k + 1) * c]
+    return out
+
+
 def hmm_scores(scores: np.ndarray, stay_sil: float, stay_ev, cfg: HMMConfig) -> np.ndarray:
     """Threshold-independent scores of HMM output: per frame, the largest ``tau`` of the grid still decoded active."""
     t_len, c = scores.shape
@@ -237,8 +254,8 @@ def tune_hmm(scores: dict[str, pd.DataFrame], ground_truth: dict[str, list], cla
         chosen = np.full(len(classes), 0.5)
         for _ in range(n_ev):
             e = _stay_draws(rng, len(classes), cfg)
-            est = {aid: active_to_events(hmm_decode(x, s, e, cfg), ts, classes, cfg.merge_gap_s)
-                   for aid, (x, ts) in clips.items()}
+            act = hmm_decode_clips(clips, s, e, cfg)
+            est = {aid: active_to_events(act[aid], ts, classes, cfg.merge_gap_s) for aid, (_, ts) in clips.items()}
             f1 = event_segment_f1(gt, est, classes, durations, segment=False)["event"]["per_class"]
             vals = np.array([f1[c] if np.isfinite(f1[c]) else 0.0 for c in classes])
             better = vals > per_class

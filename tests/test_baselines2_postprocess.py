@@ -6,8 +6,8 @@ import pytest
 
 from sedkit import SedkitError
 from sedkit.baselines.postprocess import (HMMConfig, PostprocessConfig, active_to_events, arrays_to_frames,
-                                          delete_short, hmm_decode, hmm_scores, median_filter, merge_events,
-                                          postprocess, split_half, tune_hmm, viterbi)
+                                          delete_short, hmm_decode, hmm_decode_clips, hmm_scores, median_filter,
+                                          merge_events, postprocess, split_half, tune_hmm, viterbi)
 
 CLASSES = ["dog", "speech"]
 
@@ -128,3 +128,13 @@ def test_tune_hmm_is_seeded_and_beats_plain_thresholding():
     assert f_hmm["event"]["per_class"]["dog"] > f_none["event"]["per_class"]["dog"]
     with pytest.raises(SedkitError):
         postprocess("hmm", held, CLASSES, pp, None)
+
+
+def test_decoding_many_clips_at_once_equals_one_by_one():
+    rng = np.random.default_rng(5)
+    cfg = HMMConfig(min_frames=2)
+    ts = {40: np.arange(41) * 0.1, 30: np.arange(31) * 0.1}
+    clips = {f"c{i}": (rng.random((40 if i % 2 else 30, 2)), ts[40 if i % 2 else 30]) for i in range(5)}
+    many = hmm_decode_clips(clips, 0.9, [0.85, 0.95], cfg)
+    for aid, (x, _) in clips.items():
+        np.testing.assert_array_equal(many[aid], hmm_decode(x, 0.9, [0.85, 0.95], cfg))
