@@ -74,18 +74,25 @@ def make_item(ctx: Ctx, item: Item) -> dict:
     return {"files": files, "meta": meta}
 
 
-def write_labels(base: Path, split: str, rows: pd.DataFrame, duration: float, weak: bool = False) -> None:
-    """metadata/<split>.tsv (strong, or weak + <split>_strong.tsv) and <split>_durations.tsv under ``base``."""
-    from sedkit.synth.dataset import write_durations_tsv, write_strong_tsv, write_weak_tsv
+def write_labels(base: Path, split: str, rows: pd.DataFrame, duration: float, kind: str = "strong") -> None:
+    """metadata/<split>.tsv and <split>_durations.tsv under ``base``.
+
+    kind ``strong``: strong labels; ``weak``: weak labels plus the strong ones in <split>_strong.tsv;
+    ``unlabelled``: file names only, plus the strong labels in <split>_strong.tsv.
+    """
+    from sedkit.synth.dataset import write_durations_tsv, write_strong_tsv, write_unlabelled_tsv, write_weak_tsv
     from sedkit.synth.event_card import event_table
 
     ev = event_table(rows)
     meta = base / "metadata"
-    if weak:
-        write_weak_tsv(meta / f"{split}.tsv", {r.filename: [e[2] for e in r.labels] for r in rows.itertuples()})
-        write_strong_tsv(meta / f"{split}_strong.tsv", ev)
-    else:
+    if kind == "strong":
         write_strong_tsv(meta / f"{split}.tsv", ev)
+    else:
+        if kind == "weak":
+            write_weak_tsv(meta / f"{split}.tsv", {r.filename: [e[2] for e in r.labels] for r in rows.itertuples()})
+        else:
+            write_unlabelled_tsv(meta / f"{split}.tsv", list(rows.filename))
+        write_strong_tsv(meta / f"{split}_strong.tsv", ev)
     write_durations_tsv(meta / f"{split}_durations.tsv", {f: duration for f in rows.filename})
 
 
