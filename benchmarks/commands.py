@@ -36,8 +36,8 @@ def _pairs(items: tuple[str, ...], flag: str) -> dict[str, str]:
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: a process pool; ray: one Ray task per model (pip install 'sedkit[ray]').")
-@click.option("--address", default=None, help="Ray cluster address (auto, ray://host:10001) or 'local' for "
-              "Ray's local mode; default: start Ray on this machine.")
+@click.option("--address", default=None, help="Ray cluster address (auto, ray://host:10001); default: start a "
+              "local Ray instance on this machine.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench"), show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=None, help="Parallel models (default: all cores).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="Torch threads per model (default: "

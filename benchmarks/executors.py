@@ -119,16 +119,19 @@ def run_local(jobs: list[dict], workers: int) -> Iterator[tuple[dict, dict]]:
 
 
 def run_ray(jobs: list[dict], address: str | None, wants_gpu: bool) -> Iterator[tuple[dict, dict]]:
-    """Yield ``(job, result)`` as Ray tasks finish. ``address``: a cluster (``auto``, ``ray://host:port``),
-    ``local`` for Ray's local mode (tasks run in this process), or None to start a local Ray instance."""
+    """Yield ``(job, result)`` as Ray tasks finish. ``address``: a cluster (``auto``, ``ray://host:port``), or None
+    to start a local Ray instance on this machine (Ray's local mode)."""
     try:
         import ray
     except ImportError:
         raise SedkitError("--executor ray needs Ray: pip install 'sedkit[ray]'") from None
     started = False
     if not ray.is_initialized():
-        kw = {"local_mode": True} if address == "local" else {"address": address}
-        ray.init(include_dashboard=False, log_to_driver=False, **kw)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        except (RuntimeError, ConnectionError, ValueError) as e:
+            raise SedkitError(f"cannot start or reach Ray (address {address or 'local'}): "
+                              f"{str(e).splitlines()[0][:200]}") from None
         started = True
     try:
         gpu = 1 if wants_gpu and ray.cluster_resources().get("GPU", 0) >= 1 else 0

@@ -1,0 +1,159 @@
+"""The benchmark runner on a tiny suite: report files, cache reuse, resume after a kill, executors agree."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from sedkit.baselines.toydata import make_toy_datadir
+from sedkit.benchmarks import runner
+from sedkit.benchmarks.cache import Cache
+from sedkit.cli import root
+
+TINY_MODEL = {"model": "classifier",
+              "config": {"net": {"channels": [4, 8]}, "train": {"epochs": 2, "patience": None},
+                         "data": {"batch_size": 4}}}
+
+
+def tiny_suite(folder: Path, seeds: int = 2) -> Path:
+    """Two toy data dirs (short and long clips), one tiny classifier, a 2 x 2 train/test grid and a bar table."""
+    per = {"train": 2, "validation": 1, "eval": 1}
+    a = make_toy_datadir(folder / "short", per_class=per, sr=8000, duration_s=0.5, seed=0)
+    b = make_toy_datadir(folder / "long", per_class=per, sr=8000, duration_s=1.0, seed=1)
+    spec = {
+        "title": "Tiny suite", "paper": "Nobody et al. 2099", "seeds": seeds,
+        "datasets": {"a": {"path": str(a)}, "b": {"path": str(b)}},
+        "models": {"clf": TINY_MODEL},
+        "tables": [
+            {"id": "grid", "title": "Table 1: F (%)", "source": "Nobody et al., Table 1", "percent": True,
+             "row_header": ["Method", "Train"], "plot": "heatmap", "defaults": {"metric": "f1_macro", "model": "clf"},
+             "rows": [{"id": "a", "label": ["Classifier", "short"], "train": "a", "paper": ["50.0±1.0", 40]},
+                      {"id": "b", "label": ["Classifier", "long"], "train": "b", "paper": [30, 45]}],
+             "columns": [{"id": "a", "label": "short", "test": "a"}, {"id": "b", "label": "long", "test": "b"}]},
+            {"id": "ap", "title": "Table 2: mAP", "source": "Nobody et al., Table 2", "plot": "bars",
+             "defaults": {"metric": "map", "model": "clf", "train": "a"},
+             "rows": [{"id": "map", "label": "MAP", "paper": [0.5]},
+                      {"id": "ap-a", "label": "a", "metric": "per_class.a.ap"}],
+             "columns": [{"id": "clf", "label": "classifier"}]},
+        ],
+        "findings": [{"claim": "same length is best", "better": ["a:a"], "worse": ["b:a"]}],
+    }
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def values(out: Path) -> dict:
+    cells = json.loads((out / "results.json").read_text())["cells"]
+    return {(c["table"], c["row"], c["column"]): c["values"] for c in cells}
+
+
+def pending_models(suite: Path, out: Path) -> int:
+    from sedkit.benchmarks.suites import load_suite
+
+    name, spec = load_suite(suite)
+    cache = Cache(out / "cache")
+    ds = {n: runner.resolve_dataset(n, e, "quick", cache, None) for n, e in spec.datasets.items()}
+    plan = runner.plan_suite(name, spec, "quick", list(range(spec.seeds)), cache, "auto", 1, ds)
+    return sum(runner.pending(j) for j in plan.jobs.values())
+
+
+def last_run(out: Path) -> dict:
+    return json.loads((out / "suites" / "tiny" / "timing.json").read_text())["runs"][-1]
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bench")
+    suite = tiny_suite(d)
+    out = d / "out"
+    runner.run([str(suite)], out, workers=1, threads=1, echo=lambda s: None)
+    return suite, out
+
+
+def test_run_writes_report_tables_findings_and_figures(local_run):
+    suite, out = local_run
+    for f in ("results.csv", "results.json", "report.md", "figures/tiny-grid.png", "figures/tiny-ap.png"):
+        assert (out / f).is_file(), f
+    res = json.loads((out / "results.json").read_text())
+    cells = res["cells"]
+    assert len(cells) == 6 and all(c["status"] == "ok" and c["n_seeds"] == 2 for c in cells)
+    assert all(c["device"] == "cpu" and c["git_commit"] and c["wall_s"] > 0 for c in cells)
+    grid = {(c["row"], c["column"]): c for c in cells if c["table"] == "grid"}
+    assert grid[("a", "a")]["paper"] == "50.0±1.0" and grid[("a", "a")]["paper_value"] == 50.0
+    assert 0 <= grid[("a", "a")]["mean"] <= 100  # percent table: x100
+    report = (out / "report.md").read_text()
+    assert "| Method | Train | short | long |" in report and "(50.0±1.0)" in report
+    assert "same length is best" in report and ("**holds**" in report or "**does not hold**" in report)
+    assert "Wall time:" in report and res["meta"]["suites"]["tiny"]["wall_s"] > 0
+    header = (out / "results.csv").read_text().splitlines()[0].split(",")
+    for col in ("mean", "std", "n_seeds", "wall_s", "device", "git_commit"):
+        assert col in header
+
+
+def test_rerun_reuses_cache_and_report_rerenders(local_run):
+    suite, out = local_run
+    before = values(out)
+    runner.run([str(suite)], out, workers=1, threads=1, echo=lambda s: None)
+    assert last_run(out)["jobs_run"] == 0 and last_run(out)["jobs_cached"] == 4
+    assert values(out) == before
+    (out / "report.md").unlink()
+    r = CliRunner().invoke(root, ["bench", "report", str(out)])
+    assert r.exit_code == 0, r.output
+    assert (out / "report.md").is_file()
+
+
+def test_killed_run_resumes_only_unfinished_models(tmp_path):
+    suite = tiny_suite(tmp_path, seeds=2)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "sedkit.cli", "bench", "run", str(suite), "--out", str(out), "--workers", "1",
+           "--threads", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    runs = out / "cache" / "runs"
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and not list(runs.glob("*.done.json")):
+            if proc.poll() is not None:
+                pytest.fail("the benchmark finished before it could be killed")
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    finished = {p.name[:-len(".done.json")] for p in runs.glob("*.done.json")}
+    assert 1 <= len(finished) < 4
+    stamps = {name: (runs / name / "best.pt").stat().st_mtime_ns for name in finished}
+    todo = pending_models(suite, out)
+    assert todo <= 4 - len(finished) + 1  # a trained model may still miss an evaluation
+    runner.run([str(suite)], out, workers=1, threads=1, echo=lambda s: None)
+    assert last_run(out)["jobs_run"] == todo and last_run(out)["jobs_cached"] == 4 - todo
+    assert {name: (runs / name / "best.pt").stat().st_mtime_ns for name in finished} == stamps  # not retrained
+    assert len(list(runs.glob("*.done.json"))) == 4
+    cells = json.loads((out / "results.json").read_text())["cells"]
+    assert all(c["status"] == "ok" and c["n_seeds"] == 2 for c in cells)
+
+
+def test_ray_executor_gives_the_same_results(local_run, tmp_path):
+    pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'sedkit[ray]')")
+    suite, out = local_run
+    out_ray = tmp_path / "ray"
+    runner.run([str(suite)], out_ray, executor="ray", threads=1, echo=lambda s: None)
+    assert last_run(out_ray)["executor"] == "ray" and last_run(out_ray)["jobs_run"] == 4
+    assert values(out_ray) == values(out)
+
+
+def test_cache_entries_are_content_addressed(tmp_path):
+    c = Cache(tmp_path / "cache")
+    a = c.entry("runs", "clf-s0", {"model": "classifier", "seed": 0})
+    assert a == c.entry("runs", "clf-s0", {"seed": 0, "model": "classifier"})  # key order does not matter
+    assert a != c.entry("runs", "clf-s0", {"model": "classifier", "seed": 1})
+    assert not Cache.is_done(a)
+    Cache.finish(a, {"train_s": 1.0})
+    assert Cache.is_done(a) and Cache.read_done(a)["train_s"] == 1.0
