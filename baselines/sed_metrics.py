@@ -124,38 +124,6 @@ def psds(scores: dict[str, pd.DataFrame] | str | Path, ground_truth: dict[str, l
             "left_out": sorted(nan_classes)}
 
 
-def read_strong(path: str | Path, merge_gap_s: float = 0.0) -> dict[str, list[tuple[float, float, str]]]:
-    """Strong DESED TSV -> ``{audio_id: [(onset, offset, label)]}``; same-class overlapping/touching events merged."""
-    from sedkit.baselines.postprocess import merge_events
-
-    path = Path(path)
-    try:
-        df = pd.read_csv(path, sep="\t", dtype={"filename": str})
-    except (OSError, pd.errors.ParserError) as e:
-        raise SedkitError(f"{path}: cannot read strong labels ({e})") from None
-    want = ["filename", "onset", "offset", "event_label"]
-    if list(df.columns[:4]) != want:
-        raise SedkitError(f"{path}: expected columns {want}, got {list(df.columns)}")
-    out: dict[str, list] = {}
-    for fn, on, off, lab in df[want].itertuples(index=False):
-        aid = str(fn).rsplit(".", 1)[0]
-        out.setdefault(aid, [])
-        if isinstance(lab, str) and lab:
-            out[aid].append((float(on), float(off), lab))
-    return {aid: merge_events(evs, merge_gap_s) for aid, evs in out.items()}
-
-
-def read_durations(path: str | Path) -> dict[str, float]:
-    path = Path(path)
-    try:
-        df = pd.read_csv(path, sep="\t", dtype={"filename": str})
-    except (OSError, pd.errors.ParserError) as e:
-        raise SedkitError(f"{path}: cannot read durations ({e})") from None
-    if list(df.columns[:2]) != ["filename", "duration"]:
-        raise SedkitError(f"{path}: expected columns ['filename', 'duration'], got {list(df.columns)}")
-    return {str(fn).rsplit(".", 1)[0]: float(d) for fn, d in zip(df["filename"], df["duration"])}
-
-
 def evaluate_scores(scores: dict[str, pd.DataFrame], ground_truth: dict[str, list], durations: dict[str, float],
                     classes: list[str], kind: str, cfg, hmm_params: dict | None = None) -> dict:
     """Post-process (``none|median|hmm``) then event F1, segment F1, PSDS1 and PSDS2 on the given clips.

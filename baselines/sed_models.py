@@ -11,12 +11,14 @@ Evaluation of a split (``sedkit train`` after training, ``sedkit eval --postproc
 write ``predictions/<split>/`` (clip scores, sed_scores_eval frame score files), read the score files back, post-process
 them, then sed_eval event/segment macro F1 and sed_scores_eval PSDS1/PSDS2. The report (``<kind>_metrics.json``,
 ``<kind>_macro.tsv``, ``<kind>_per_class.tsv``, ``<kind>_f1_per_class.png``, ``<kind>_psd_roc.png``) and
-``detections_<kind>.tsv`` go to ``predictions/<split>/``. HMM transitions are tuned on a seeded half of the
+``detections_<kind>.tsv`` go to ``predictions/<split>/``; ``all_*`` files put every kind evaluated so far in that
+folder side by side (re-evaluate all kinds after changing checkpoints). HMM transitions are tuned on a seeded half of the
 validation split (when the evaluated split *is* validation, the metrics are on the other half) and saved as
 ``predictions/<split>/hmm_params.json``.
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from sedkit.baselines import predictions
 from sedkit.baselines.crnn import CRNNConfig
 from sedkit.baselines.data import DataDir
 from sedkit.baselines.frontends import FrontendSpec
-from sedkit.baselines.postprocess import PostprocessConfig, active_to_events, tune_hmm
+from sedkit.baselines.postprocess import PostprocessConfig, active_to_events, merge_events, tune_hmm
 from sedkit.baselines.registry import ModelEntry
 from sedkit.baselines.sed_data import SEDData, SEDDataSpec
 from sedkit.baselines.sed_metrics import evaluate_scores, event_segment_f1, quiet_import, write_report
@@ -135,7 +137,7 @@ def predict_split(entry: ModelEntry, data_dir: Path, split: str, run_dir: Path):
                                   for n, n_s in zip(pred["filename"], pred["n_samples"])])
     out = predictions.write_split(run_dir, split, pred, entry.classes, strategy.frame_hop_s, sr)
     scores = read_sed_scores(out / "frame_scores")
-    gt = {audio_id(n): evs for n, evs in table.events.items()}
+    gt = {audio_id(n): merge_events(evs) for n, evs in table.events.items()}  # PSDS refuses overlapping events
     dur = {audio_id(n): n_s / sr for n, n_s in zip(pred["filename"], pred["n_samples"])}
     return scores, gt, dur
 
@@ -161,6 +163,12 @@ def evaluate(entry: ModelEntry, data_dir: str | Path, split: str, run_dir: str |
                                  [(names.get(a, a), on, off, lab) for a, evs in res.pop("events").items()
                                   for on, off, lab in evs])
     write_report(folder, {postprocess: res}, entry.classes, prefix=f"{postprocess}_")
+    done = {}  # side by side: every post-processing evaluated so far for this split
+    for kind in ("none", "median", "hmm"):
+        p = folder / f"{kind}_metrics.json"
+        if p.exists():
+            done[kind] = res if kind == postprocess else json.loads(p.read_text())[kind]
+    write_report(folder, done, entry.classes, prefix="all_")
     per_class = {c: {"event_f1": res["event"]["per_class"].get(c), "segment_f1": res["segment"]["per_class"].get(c),
                      "psds1": res["psds1"]["per_class"].get(c), "psds2": res["psds2"]["per_class"].get(c)}
                  for c in entry.classes}

@@ -6,8 +6,7 @@ import pandas as pd
 import pytest
 
 from sedkit.baselines.postprocess import PostprocessConfig, active_to_events, arrays_to_frames
-from sedkit.baselines.sed_metrics import (PSDS_SCENARIOS, evaluate_scores, event_segment_f1, psds, read_durations,
-                                          read_strong, write_report)
+from sedkit.baselines.sed_metrics import PSDS_SCENARIOS, evaluate_scores, event_segment_f1, psds, write_report
 
 CLASSES = ["cat", "dog", "speech"]
 
@@ -112,12 +111,8 @@ def test_evaluate_scores_and_report_files(tmp_path):
     x[10:30, 1] = 0.9
     x[50:60, 2] = 0.8
     scores = {"a": arrays_to_frames(x, ts, CLASSES)}
-    (tmp_path / "gt.tsv").write_text("filename\tonset\toffset\tevent_label\n"
-                                     "a.wav\t1.000\t3.000\tdog\na.wav\t2.500\t3.500\tdog\na.wav\t5.000\t6.000\tspeech\n")
-    (tmp_path / "dur.tsv").write_text("filename\tduration\na.wav\t10.0\n")
-    gt = read_strong(tmp_path / "gt.tsv")
-    assert gt == {"a": [(1.0, 3.5, "dog"), (5.0, 6.0, "speech")]}  # overlapping same-class events merged
-    dur = read_durations(tmp_path / "dur.tsv")
+    gt = {"a": [(1.0, 3.5, "dog"), (5.0, 6.0, "speech")]}
+    dur = {"a": 10.0}
     res = {k: evaluate_scores(scores, gt, dur, CLASSES, k, PostprocessConfig()) for k in ("none", "median")}
     assert res["none"]["segment"]["per_class"]["speech"] == pytest.approx(1.0)
     assert res["none"]["psds1"]["left_out"] == ["cat"]  # no reference event: not scorable by sed_scores_eval

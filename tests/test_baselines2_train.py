@@ -66,6 +66,8 @@ def _check(metrics: dict, run: Path):
         assert (folder / f"{kind}_f1_per_class.png").read_bytes()[:4] == b"\x89PNG"
         assert (folder / f"{kind}_psd_roc.png").exists() and (folder / f"detections_{kind}.tsv").exists()
     assert len(list((folder / "frame_scores").glob("*.tsv"))) == 6
+    macro = (folder / "all_macro.tsv").read_text().splitlines()  # the three kinds side by side
+    assert [ln.split("\t")[0] for ln in macro[1:]] == ["none", "median", "hmm"]
 
 
 def test_tri_training_with_adv_time_end_to_end(semi, tmp_path):
