@@ -153,3 +153,18 @@ def test_mixed_batches_follow_the_configured_composition_and_seed():
     assert sorted(s_ids[:10]) == list(range(10))  # S drawn without replacement within a pass
     assert batches == list(MixedBatchSampler(ds, {"synthetic": 4, "weak": 2, "unlabel": 3}, seed=5))
     assert batches != list(s)  # the generator moves on: the next epoch is reshuffled
+
+
+def test_ema_update_of_the_teacher():
+    from sedkit.baselines.sed_strategies import ema_update
+
+    student, teacher = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    with torch.no_grad():
+        student.weight.fill_(1.0)
+        teacher.weight.fill_(0.0)
+        student.running_mean.fill_(2.0)
+    ema_update(teacher, student, 0.9)
+    assert torch.allclose(teacher.weight, torch.full((3,), 0.1))  # 0.9 * 0 + 0.1 * 1
+    assert torch.equal(teacher.running_mean, student.running_mean)  # buffers copied
+    ema_update(teacher, student, 0.0)  # step 0 of the DCASE ramp min(1 - 1/(step+1), 0.999) copies the student
+    assert torch.equal(teacher.weight, student.weight)
