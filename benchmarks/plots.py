@@ -28,11 +28,10 @@ def _num(v) -> float:
 
 
 def plot_table(path: Path, table, cells: dict[tuple, dict]) -> None:
-    from sedkit.benchmarks.report import save_figure
+    from sedkit.synth.card import save_fig
 
-    fig = {"heatmap": heatmap, "bars": bars, "lines": lines}[table.plot](table, cells)
-    save_figure(fig, path)
-    plt.close(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_fig({"heatmap": heatmap, "bars": bars, "lines": lines}[table.plot](table, cells), path)
 
 
 def _cell(cells, table, r, c) -> dict:

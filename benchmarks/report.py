@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sedkit import SedkitError
 from sedkit.benchmarks.suites.spec import SuiteSpec
-from sedkit.synth.io import atomic_path, atomic_write_json, atomic_write_text
+from sedkit.synth.io import atomic_write_json, atomic_write_text
 
 CSV_COLUMNS = ["suite", "table", "row", "column", "row_label", "column_label", "metric", "model", "train", "test",
                "split", "postprocess", "mean", "std", "n_seeds", "values", "paper", "wall_s", "device", "git_commit",
@@ -49,8 +49,8 @@ def ours_text(c: dict, digits: int) -> str:
     return f"{fmt(c['mean'], digits)} ± {fmt(c['std'], digits)}" + ("*" if c["status"] == "partial" else "")
 
 
-def digits_of(table) -> int:
-    return 1 if table.percent else 3
+def digits_of(table, col) -> int:
+    return 1 if table.is_percent(col) else 3
 
 
 # ---------------------------------------------------------------- findings
@@ -98,7 +98,6 @@ def finding_line(res: dict, digits: int) -> str:
 # ---------------------------------------------------------------- tables
 
 def table_md(table, cells: dict[tuple, dict], n_seeds: int) -> str:
-    d = digits_of(table)
     labels = [r.label if isinstance(r.label, list) else [r.label] for r in table.rows]
     depth = max(len(lab) for lab in labels)
     header = (table.row_header + [""] * depth)[:depth]
@@ -113,11 +112,11 @@ def table_md(table, cells: dict[tuple, dict], n_seeds: int) -> str:
         row = []
         for k, c in enumerate(table.columns):
             cell = cells.get((table.id, r.id, c.id))
-            ours = ours_text(cell, d) if cell else "–"
+            ours = ours_text(cell, digits_of(table, c)) if cell else "–"
             paper = r.paper[k] if r.paper else None
             row.append(ours + (f" ({paper})" if paper is not None else ""))
         lines.append("| " + " | ".join(shown + row) + " |")
-    unit = " (%)" if table.percent else ""
+    unit = " (%)" if table.percent and all(table.is_percent(c) for c in table.columns) else ""
     note = (f"\n\nOurs: mean ± std over {n_seeds} seeds{unit}; the paper's figure in parentheses ({table.source}). "
             "`*`: some seeds missing.")
     return "\n".join(lines) + note + (f" {table.note}" if table.note else "")
@@ -140,7 +139,7 @@ def suite_md(s: dict, figures: dict[str, str]) -> tuple[str, list[dict]]:
             parts.append(f"![{t.title}]({figures[t.id]})")
     results = [finding_result(spec, f, cells) | {"suite": s["name"]} for f in spec.findings]
     if results:
-        parts.append("### Findings\n\n" + "\n".join(finding_line(r, digits_of(spec.table(f.table)))
+        parts.append("### Findings\n\n" + "\n".join(finding_line(r, digits_of(*spec.cell(f.better[0], f.table)[::2]))
                                                    for f, r in zip(spec.findings, results)))
     failed = [c for c in s["cells"] if c["status"] != "ok"]
     if failed:
@@ -194,9 +193,3 @@ def render(out: str | Path) -> Path:
     path = out / "report.md"
     atomic_write_text(path, "\n\n".join(head + sections) + "\n")
     return path
-
-
-def save_figure(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")

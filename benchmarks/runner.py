@@ -19,6 +19,7 @@ import math
 import os
 import subprocess
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,8 +140,11 @@ def build_dataset(ds: Dataset, workers: int) -> None:
     try:
         gen(ds.spec, ds.dir, seed=ds.seed, scale=ds.gen_scale, soundbank=ds.soundbank, workers=workers,
             resume=True, **extra)
-    except SedkitError as e:
-        ds.error = f"generating {ds.name}: {e}"
+    except Exception as e:  # a generator that fails leaves its cells failed, not the whole benchmark
+        ds.error = f"generating dataset {ds.name}: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+        ds.dir.mkdir(parents=True, exist_ok=True)
+        with open(Cache.marker(ds.dir, "error").with_suffix(".log"), "w") as f:
+            f.write(traceback.format_exc())
         return
     Cache.finish(ds.dir, {"generate_s": time.perf_counter() - t0, "key": ds.key})
 
@@ -193,7 +197,9 @@ def plan_suite(name: str, suite: SuiteSpec, scale: str, seeds: list[int], cache:
                             "id": rid, "key": rkey, "model": ref.model, "overrides": ov, "seed": seed,
                             "run_dir": str(cache.entry("runs", f"{ref.model}-s{seed}", rkey)),
                             "data": str(tr.data_dir(tr_sub)), "device": device, "threads": threads,
-                            "git_commit": commit, "evals": [], "error": tr.error,
+                            "git_commit": commit, "evals": [],
+                            "error": tr.error or (f"model {f['model']} not available: {ref.unavailable}"
+                                                  if ref.unavailable else None),
                             "label": f"{name}: {f['model']} on {f['train']} seed {seed}"}
                         job["config_file"] = str(Path(job["run_dir"]) / "bench_config.yaml")
                     ekey = {"run": rid, "data": [te.hash, te_sub], "split": f["split"],
@@ -247,7 +253,7 @@ def collect(suite: SuiteSpec, plan: Plan, errors: dict[str, str]) -> list[dict]:
             except KeyError:
                 problems.append(f"metric {c['metric']!r} not in the evaluation's metrics")
                 continue
-            vals.append(v * 100 if t.percent else v)
+            vals.append(v * 100 if t.is_percent(col) else v)
             wall += info.get("train_s", 0.0) + Cache.read_done(folder).get("eval_s", 0.0)
             devices.add(str(info.get("device")))
             commits.add(str(info.get("git_commit")))
@@ -315,8 +321,9 @@ def run_suite(name: str, suite: SuiteSpec, out: Path, cache: Cache, scale: str, 
         if not Cache.is_done(Path(job["run_dir"])):
             Cache.start(Path(job["run_dir"]), job["key"])
             atomic_write_text(job["config_file"], yaml.safe_dump(job["overrides"], sort_keys=True))
-    echo(f"[{name}] {len(plan.jobs)} trained models x evaluations, {len(plan.jobs) - len(todo)} cached, "
-         f"{len(todo)} to run ({executor})")
+    blocked = sum(1 for j in plan.jobs.values() if j["error"])
+    echo(f"[{name}] {len(plan.jobs)} models to train and evaluate: {len(todo)} to run ({executor}, {workers} "
+         f"workers x {threads} threads), {len(plan.jobs) - len(todo) - blocked} cached, {blocked} cannot run")
     errors = {j["id"]: j["error"] for j in plan.jobs.values() if j["error"]}
     wants_gpu = device == "cuda"
     bar = tqdm(total=len(todo), desc=f"bench {name}", unit="model", disable=None)
@@ -330,7 +337,8 @@ def run_suite(name: str, suite: SuiteSpec, out: Path, cache: Cache, scale: str, 
     wall = time.perf_counter() - t0
     timing_path = folder / "timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {"runs": []}
-    timing["runs"].append({"wall_s": round(wall, 2), "jobs_run": len(todo), "jobs_cached": len(plan.jobs) - len(todo),
+    timing["runs"].append({"wall_s": round(wall, 2), "jobs_run": len(todo),
+                           "jobs_cached": len(plan.jobs) - len(todo) - blocked, "jobs_blocked": blocked,
                            "executor": executor, "workers": workers, "threads": threads, "scale": scale,
                            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
     atomic_write_json(folder / "cells.json", rows)

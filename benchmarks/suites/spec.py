@@ -49,6 +49,7 @@ class ModelRef(Spec):
     config: dict = {}  # deep-merged over specs/models/<model>.yaml
     quick: dict = {}
     paper: dict = {}
+    unavailable: str | None = None  # why this model cannot run yet; its cells are reported as missing, not run
 
 
 class CellFields(Spec):
@@ -85,6 +86,7 @@ class Column(CellFields):
     label: str | list[str]
     x: float | None = None  # position on the x axis of a `lines` plot (e.g. the SNR)
     panel: str | None = None  # the panel of a `lines` / `bars` plot (e.g. the metric)
+    percent: bool | None = None  # overrides the table's `percent` for this column
 
     @model_validator(mode="after")
     def _id(self):
@@ -118,6 +120,9 @@ class Table(Spec):
                 raise ValueError(f"table {self.id}, row {r.id}: {len(r.paper)} paper figures for "
                                  f"{len(self.columns)} columns")
         return self
+
+    def is_percent(self, col: Column) -> bool:
+        return self.percent if col.percent is None else col.percent
 
     def cell_fields(self, row: Row, col: Column) -> dict:
         f = {"split": "eval", "postprocess": "none", **self.defaults.fields(), **row.fields(), **col.fields()}
