@@ -1,0 +1,128 @@
+"""Suite specs (built-in and user), findings logic, paper figures, CLI errors and the perf command's helpers."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from sedkit import SedkitError
+from sedkit.benchmarks.commands import ratio_of, throughput_scripts
+from sedkit.benchmarks.report import finding_result
+from sedkit.benchmarks.runner import paper_number
+from sedkit.benchmarks.suites import load_suite, suite_names
+from sedkit.benchmarks.suites.spec import SuiteSpec
+from sedkit.baselines.registry import MODELS
+from sedkit.cli import root
+
+BASE = {
+    "title": "t", "paper": "p",
+    "datasets": {"d": {"path": "/nowhere"}},
+    "models": {"m": {"model": "classifier"}},
+    "tables": [{"id": "t1", "title": "T", "source": "S", "defaults": {"model": "m", "train": "d", "metric": "f1_macro"},
+                "rows": [{"id": "r1", "label": "R1", "paper": [1.0, "2.0±0.1"]}, {"id": "r2", "label": "R2"}],
+                "columns": [{"id": "c1", "label": "C1"}, {"id": "c2", "label": "C2"}]}],
+    "findings": [{"claim": "r1 beats r2", "better": ["r1:c1"], "worse": ["r2:c1"]}],
+}
+
+
+def write(tmp_path, spec: dict):
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(spec))
+    return p
+
+
+@pytest.mark.parametrize("name", suite_names())
+def test_builtin_suites_validate_and_cite_the_paper(name):
+    assert set(suite_names()) >= {"waa", "wler", "semi", "dcase20", "remix"}
+    _, spec = load_suite(name)
+    assert spec.seeds >= 3 and spec.findings
+    for ref in spec.models.values():
+        assert ref.model in MODELS
+    for t in spec.tables:
+        assert t.source and "Table" in t.source
+        figures = [paper_number(v) for r in t.rows for v in r.paper]
+        assert any(v is not None for v in figures), f"{name}/{t.id} carries no paper figure"
+    for f in spec.findings:  # every finding resolves its cells
+        for ref in f.better + f.worse:
+            spec.cell(ref, f.table)
+
+
+def test_user_suite_errors_name_the_problem(tmp_path):
+    bad = copy.deepcopy(BASE)
+    bad["tables"][0]["rows"][0]["model"] = "nope"
+    with pytest.raises(SedkitError, match="model 'nope' is not in models"):
+        load_suite(write(tmp_path, bad))
+    bad = copy.deepcopy(BASE)
+    bad["tables"][0]["rows"][0]["paper"] = [1.0]
+    with pytest.raises(SedkitError, match="1 paper figures for 2 columns"):
+        load_suite(write(tmp_path, bad))
+    bad = copy.deepcopy(BASE)
+    bad["findings"][0]["worse"] = ["r3:c1"]
+    with pytest.raises(SedkitError, match="cell 'r3:c1'"):
+        load_suite(write(tmp_path, bad))
+    bad = copy.deepcopy(BASE)
+    bad["tables"][0]["defaults"]["train"] = "other/sub"
+    with pytest.raises(SedkitError, match="train dataset 'other' is not in datasets"):
+        load_suite(write(tmp_path, bad))
+    bad = copy.deepcopy(BASE)
+    bad["datasets"]["d"] = {"path": "/x", "generator": "waa"}
+    with pytest.raises(SedkitError, match="exactly one of generator or path"):
+        load_suite(write(tmp_path, bad))
+    with pytest.raises(SedkitError, match="unknown suite 'nosuch'"):
+        load_suite("nosuch")
+
+
+def _cell(mean, std=0.0, paper=None, n=3):
+    return {"mean": mean, "std": std, "paper_value": paper, "n_seeds": n}
+
+
+def test_findings_modes_margins_and_noise():
+    spec = SuiteSpec.model_validate(yaml.safe_load(yaml.safe_dump(BASE)))
+    f = spec.findings[0]
+    cells = {("t1", "r1", "c1"): _cell(0.6, 0.01, 1.0), ("t1", "r2", "c1"): _cell(0.5, 0.02, 0.5)}
+    res = finding_result(spec, f, cells)
+    assert res["status"] == "holds" and res["ours_margin"] == pytest.approx(0.1)
+    assert res["paper_margin"] == pytest.approx(0.5) and not res["within_noise"]
+    cells[("t1", "r2", "c1")] = _cell(0.65, 0.2)
+    res = finding_result(spec, f, cells)
+    assert res["status"] == "does not hold" and res["within_noise"] and res["paper_margin"] is None
+    cells[("t1", "r2", "c1")] = _cell(None)
+    assert finding_result(spec, f, cells)["status"] == "unknown"
+    two = f.model_copy(update={"better": ["r1:c1", "r1:c2"], "worse": ["r2:c1", "r2:c2"], "mode": "pairwise"})
+    cells = {("t1", "r1", "c1"): _cell(0.6), ("t1", "r1", "c2"): _cell(0.2), ("t1", "r2", "c1"): _cell(0.1),
+             ("t1", "r2", "c2"): _cell(0.3)}
+    assert finding_result(spec, two, cells)["ours_margin"] == pytest.approx(-0.1)  # worst pair
+    mean = two.model_copy(update={"mode": "mean"})
+    assert finding_result(spec, mean, cells)["ours_margin"] == pytest.approx(0.2)
+    every = two.model_copy(update={"mode": "all"})
+    assert finding_result(spec, every, cells)["ours_margin"] == pytest.approx(-0.1)  # min(better) - max(worse)
+
+
+def test_paper_numbers_parse():
+    assert paper_number("45.8±2.9") == 45.8 and paper_number("30.65%") == 30.65 and paper_number(0.61) == 0.61
+    assert paper_number(None) is None and paper_number("n/a") is None
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    r = CliRunner().invoke(root, ["bench", "run", "nosuch", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "unknown suite 'nosuch'" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(root, ["bench", "run", "waa", "--data", "oops", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "expected NAME=DIR" in r.output
+    r = CliRunner().invoke(root, ["bench", "report", str(tmp_path)])
+    assert r.exit_code == 2 and "no benchmark results" in r.output
+    r = CliRunner().invoke(root, ["bench", "perf", "nosuch"])
+    assert r.exit_code == 2 and "unknown throughput benchmark" in r.output
+    for cmd in ("run", "report", "perf"):
+        r = CliRunner().invoke(root, ["bench", cmd, "--help"])
+        assert r.exit_code == 0 and "Example: sedkit bench" in r.output
+
+
+def test_perf_finds_scripts_and_reads_ratios():
+    names = throughput_scripts()
+    assert "synth_throughput" in names and "runner" not in names
+    assert ratio_of(2.5, "") == 2.5
+    assert ratio_of({"ratio": 3.0}, "") == 3.0
+    assert ratio_of(None, "a: 1\nratio sedkit / plain: 4.20x\n") == pytest.approx(4.2)
+    assert ratio_of(None, "nothing") is None
