@@ -1,0 +1,117 @@
+"""Front-ends: log-mel against librosa, PCEN against librosa.pcen and scipy's lfilter, trainable and parallel PCEN,
+multi-scale mel, normalisation, the paper presets."""
+from __future__ import annotations
+
+import librosa
+import numpy as np
+import pytest
+import scipy.signal
+import torch
+
+from sedkit import SedkitError
+from sedkit.baselines.frontends import (FrontendSpec, build_frontend, librosa_logmel, smooth, smoothing_coef)
+
+
+def noise(n: int, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal(n) * 0.1).astype(np.float32)
+
+
+@pytest.mark.parametrize("preset", ["turpault", "deshmukh"])
+def test_logmel_matches_librosa(preset):
+    spec = FrontendSpec(preset=preset, norm="none")
+    y = noise(spec.sr)
+    ours = build_frontend(spec)(torch.from_numpy(y)[None])[0, 0].numpy()
+    ref = librosa_logmel(y, spec)
+    assert ours.shape == ref.shape
+    assert np.abs(ours - ref).max() < 1e-3  # dB, float32 vs float32 spectra
+
+
+def test_paper_configurations():
+    t = FrontendSpec(preset="turpault")
+    assert (t.sr, t.win_length, t.hop_length, t.n_mels) == (16000, 400, 160, 64)  # 25 ms / 10 ms / 64
+    k = FrontendSpec(preset="kumar")
+    assert (k.sr, k.scales, k.hop_length, k.n_mels) == (44100, [1024, 512, 2048, 4096], 512, 128)
+    d = FrontendSpec(preset="deshmukh")
+    assert (d.n_fft, d.hop_length, d.n_mels) == (2048, 1024, 64)
+    # Cornell et al. Table 1
+    p1, p2, p3 = (FrontendSpec(preset=f"pcen{i}").pcen for i in (1, 2, 3))
+    assert (p1.eps, p1.alpha, p1.delta, p1.time_constant) == (1e-6, 0.98, 2.0, 0.4)
+    assert (p2.alpha, p2.time_constant) == (0.8, 0.4) and (p3.alpha, p3.time_constant) == (0.8, 0.06)
+    assert FrontendSpec(preset="pcen_trainable").pcen.trainable
+    pp = FrontendSpec(preset="ppcen_logmel")
+    assert (pp.compression, pp.pcen_input, pp.ppcen.layers, pp.ppcen.smoothers) == ("ppcen", "logmel", 2,
+                                                                                     [0.015, 0.25])
+    assert FrontendSpec(preset="ppcen_mel").pcen_input == "mel"
+    # a key given beside the preset wins over it
+    assert FrontendSpec(preset="pcen1", n_mels=32, pcen={"alpha": 0.5}).pcen.delta == 2.0
+    with pytest.raises(SedkitError, match="no built-in spec"):
+        FrontendSpec(preset="nosuch")
+
+
+def test_smoother_is_exactly_a_first_order_iir():
+    x = np.random.default_rng(1).random((300, 5))
+    for s in (0.015, 0.25):
+        zi = scipy.signal.lfilter_zi([s], [1, s - 1])[:, None] * x[:1]
+        ref, _ = scipy.signal.lfilter([s], [1, s - 1], x, axis=0, zi=zi)
+        ours = smooth(torch.from_numpy(x)[None], s)[0].numpy()
+        np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_fixed_pcen_matches_librosa():
+    spec = FrontendSpec(sr=16000, n_fft=512, win_length=400, hop_length=160, n_mels=40, compression="pcen",
+                        pcen={"alpha": 0.8, "time_constant": 0.06}, norm="none")
+    y = noise(16000, 3)
+    ours = build_frontend(spec)(torch.from_numpy(y)[None])[0, 0].numpy().T
+    mel = librosa.feature.melspectrogram(y=y, sr=16000, n_fft=512, win_length=400, hop_length=160, n_mels=40,
+                                         pad_mode="constant")
+    b = smoothing_coef(0.06, 16000, 160)
+    zi = scipy.signal.lfilter_zi([b], [1, b - 1])[0] * mel[:, :1]  # same start state: smoother at the 1st frame
+    ref = librosa.pcen(mel, sr=16000, hop_length=160, gain=0.8, bias=2.0, power=0.5, time_constant=0.06, eps=1e-6,
+                       zi=zi)
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("preset,channels", [("pcen_trainable", 1), ("ppcen_mel", 2), ("ppcen_logmel", 2)])
+def test_trainable_pcen_layers_get_gradients(preset, channels):
+    spec = FrontendSpec(preset=preset, n_mels=32, n_fft=512, hop_length=128)
+    fe = build_frontend(spec)
+    out = fe(torch.from_numpy(noise(8000))[None].repeat(2, 1))
+    assert out.shape[:2] == (2, channels) and out.shape[-1] == 32
+    assert float(out.detach().min()) >= 0 and float(out.detach().max()) <= 1  # min-max normalised
+    out.pow(2).mean().backward()
+    params = dict(fe.named_parameters())
+    assert params and all(p.grad is not None and torch.isfinite(p.grad).all() for p in params.values())
+    if channels == 2:  # two layers with different (learned) mixes of the two fixed smoothers
+        assert set(params) == {"compress.log_params", "compress.mix_logits"}
+        assert not torch.allclose(out[:, 0], out[:, 1])
+
+
+def test_fixed_pcen_has_no_parameters():
+    fe = build_frontend(FrontendSpec(preset="pcen3", n_mels=32))
+    assert not list(fe.parameters())
+
+
+def test_multiscale_and_normalisation():
+    spec = FrontendSpec(sr=8000, scales=[256, 128, 512], hop_length=64, n_mels=24)
+    fe = build_frontend(spec)
+    waves = [torch.from_numpy(noise(8000, s))[None] * (s + 1) for s in range(3)]
+    fe.fit_stats(waves)
+    feats = torch.cat([fe(w) for w in waves])
+    assert feats.shape == (3, 3, 1 + 8000 // 64, 24)
+    # global z-score per (scale, band) over the data the statistics came from
+    assert feats.mean(dim=(0, 2)).abs().max() < 1e-4
+    assert (feats.std(dim=(0, 2), unbiased=False) - 1).abs().max() < 1e-3
+    for k, n_fft in enumerate(spec.scales):  # each channel is the log-mel at that FFT size
+        raw = fe.features(waves[0])[0, k].numpy()
+        np.testing.assert_allclose(raw, librosa_logmel(waves[0][0].numpy(), spec, n_fft), atol=1e-3)
+    mm = build_frontend(FrontendSpec(sr=8000, n_fft=256, hop_length=64, n_mels=24, norm="minmax"))(waves[1])
+    assert float(mm.min()) == 0.0 and abs(float(mm.max()) - 1.0) < 1e-6
+
+
+def test_bad_frontend_specs():
+    with pytest.raises(ValueError, match="longer than n_fft"):
+        FrontendSpec(n_fft=256, win_length=400)
+    with pytest.raises(ValueError, match="Nyquist"):
+        FrontendSpec(sr=8000, fmax=6000)
+    with pytest.raises(ValueError, match="parallel PCEN"):
+        FrontendSpec(scales=[256, 512], compression="ppcen")
