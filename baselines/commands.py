@@ -19,7 +19,7 @@ from sedkit import SedkitError, __version__
 from sedkit.specs import builtin_spec_path, read_yaml, set_dotted, spec_hash
 from sedkit.synth.io import atomic_write_json, atomic_write_text
 from sedkit.baselines import registry
-from sedkit.baselines.trainer import Trainer, load_checkpoint, resolve_device, seed_everything
+from sedkit.baselines.trainer import Trainer, load_checkpoint, resolve_device, seed_everything, torch_threads
 
 
 def deep_merge(base: dict, extra: dict) -> dict:
@@ -118,7 +118,13 @@ def summary_line(metrics: dict) -> str:
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]), show_default=True)
 @click.option("--seed", type=int, help="Shortcut for --set train.seed=S.")
 @click.option("--resume", is_flag=True, help="Continue from <out>/last.pt with the saved config.")
-def train_cmd(model, data, out, config, sets, epochs, device, seed, resume):
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch (default: torch's choice).")
+def train_cmd(model, data, out, config, sets, epochs, device, seed, resume, threads):
+    with torch_threads(threads):
+        train_run(model, data, out, config, sets, epochs, device, seed, resume)
+
+
+def train_run(model, data, out, config, sets, epochs, device, seed, resume) -> None:
     dev = resolve_device(device)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "config.yaml"
@@ -163,7 +169,13 @@ def train_cmd(model, data, out, config, sets, epochs, device, seed, resume):
               help="Post-processing of frame scores (SED models only; tagging models ignore it).")
 @click.option("--checkpoint", default="best", type=click.Choice(["best", "last"]), show_default=True)
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]), show_default=True)
-def eval_cmd(run, data, split, postprocess, checkpoint, device):
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch (default: torch's choice).")
+def eval_cmd(run, data, split, postprocess, checkpoint, device, threads):
+    with torch_threads(threads):
+        eval_run(run, data, split, postprocess, checkpoint, device)
+
+
+def eval_run(run, data, split, postprocess, checkpoint, device) -> None:
     if not (run / "config.yaml").exists() or not (run / "run.json").exists():
         raise SedkitError(f"{run}: not a run folder (no config.yaml / run.json; train one with sedkit train)")
     info = json.loads((run / "run.json").read_text())

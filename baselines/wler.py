@@ -154,7 +154,8 @@ class KumarModel(nn.Module):
         keep = (starts[None, :] + seg <= frames[:, None].clamp(min=seg)) | (starts[None, :] == 0)
         win = win.permute(0, 2, 1, 4, 3)[keep]  # (kept, 1, seg, F)
         owner = torch.arange(b, device=x.device).repeat_interleave(s)[:, None].expand(-1, w)[keep]
-        return self.net(win), owner
+        probs = self.net(win)
+        return (probs[:, 0] if probs.dim() == 3 else probs), owner  # a WLER net gives 1 output per window
 
 
 def build(cfg: dict, data_dir: Path, device: torch.device, training: bool = True) -> ModelEntry:

@@ -14,7 +14,7 @@ from sedkit.baselines import predictions, registry
 from sedkit.baselines.commands import deep_merge, model_config
 from sedkit.baselines.tagging_strategies import centroid_accuracy, embeddings
 from sedkit.baselines.toydata import make_toy_datadir
-from sedkit.baselines.trainer import Trainer, load_checkpoint, seed_everything
+from sedkit.baselines.trainer import Trainer, load_checkpoint, seed_everything, torch_threads
 from sedkit.cli import root
 
 FE_T = {"sr": 8000, "n_fft": 256, "win_length": None, "hop_length": 80, "n_mels": 24, "fmin": 0, "fmax": 4000}
@@ -40,12 +40,9 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: intra-op threading only adds spin-wait overhead."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread():
+    with torch_threads(1):  # tiny models on a busy machine
+        yield
 
 
 def tiny_config(name: str, **data) -> dict:
