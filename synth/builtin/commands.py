@@ -14,7 +14,8 @@ import click
 @click.argument("kind", type=click.Choice(["builtin"]))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder (new or empty).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the whole bank.")
-@click.option("--scale", default="paper", show_default=True, help="paper (Turpault et al. Table 1 counts) | small.")
+@click.option("--scale", default="paper", show_default=True,
+              help="paper (Turpault et al. Table 1 counts) | small (tests) | tiny (quick checks).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted build in --out (same seed and scale).")
 def make_cmd(kind, out, seed, scale, workers, resume):

@@ -29,7 +29,7 @@ def _ends(rng, n, sr, p_start: float):
 def blender_cluster(rng):
     return dict(f0=float(dsp.loguniform(rng, 90, 420)), roll=float(rng.uniform(-9, -2)),
                 body=float(dsp.loguniform(rng, 300, 2500)), noise=float(rng.uniform(0.25, 0.8)),
-                band=float(dsp.loguniform(rng, 700, 4500)), churn=float(rng.uniform(3, 15)),
+                band=float(dsp.loguniform(rng, 600, 3000)), churn=float(rng.uniform(3, 15)),
                 churn_db=float(rng.uniform(2, 9)), pulse=float(rng.uniform(0, 0.5)))
 
 
@@ -39,7 +39,7 @@ def blender(rng, n, sr, c):
     shape = lambda f: dsp.bumps_db(f, body, 0.6, 10)  # noqa: E731
     h = _motor(rng, n, sr, c["f0"] * 2 ** rng.normal(0, 0.25), c["roll"], shape, 0.06, up, down)
     band = c["band"] * 2 ** rng.normal(0, 0.3)
-    nz = dsp.noise(rng, n, sr, lambda f: dsp.bumps_db(f, band, 1.0, 15) + dsp.tilt_db(f, -3) + shape(f))
+    nz = dsp.noise(rng, n, sr, lambda f: dsp.bumps_db(f, band, 1.0, 15) + dsp.tilt_db(f, -4) + shape(f))
     mix = np.clip(c["noise"] + rng.normal(0, 0.1), 0.1, 0.9)
     x = (h * (1 - mix) + nz * mix) * dsp.lfo(rng, n, sr, c["churn"], c["churn_db"])
     if rng.random() < c["pulse"]:
@@ -50,8 +50,8 @@ def blender(rng, n, sr, c):
 # ---------------------------------------------------------------- Vacuum_cleaner
 
 def vacuum_cleaner_cluster(rng):
-    return dict(air=float(dsp.loguniform(rng, 400, 3000)), width=float(rng.uniform(0.8, 2.2)),
-                tilt=float(rng.uniform(-5, 0)), whine=float(dsp.loguniform(rng, 900, 5000)),
+    return dict(air=float(dsp.loguniform(rng, 700, 3000)), width=float(rng.uniform(1.2, 2.2)),
+                tilt=float(rng.uniform(-3, 0)), whine=float(dsp.loguniform(rng, 900, 5000)),
                 whine_db=float(rng.uniform(-30, -10)), f0=float(dsp.loguniform(rng, 80, 320)),
                 hum_db=float(rng.uniform(-24, -6)), lowcut=float(dsp.loguniform(rng, 60, 300)))
 
@@ -105,7 +105,7 @@ def electric_shaver_toothbrush(rng, n, sr, c):
 
 def frying_cluster(rng):
     return dict(hiss=float(dsp.loguniform(rng, 2500, 9000)), hiss_w=float(rng.uniform(0.6, 1.8)),
-                hiss_db=float(rng.uniform(-12, 0)), rate=float(dsp.loguniform(rng, 40, 500)),
+                hiss_db=float(rng.uniform(-6, 4)), rate=float(dsp.loguniform(rng, 80, 600)),
                 lo=float(dsp.loguniform(rng, 700, 4000)), pops=float(rng.uniform(0.3, 4)),
                 pop_f=float(dsp.loguniform(rng, 400, 2500)), sway=float(rng.uniform(0.1, 1.0)))
 
@@ -124,10 +124,10 @@ def frying(rng, n, sr, c):
 # ---------------------------------------------------------------- Running_water
 
 def running_water_cluster(rng):
-    return dict(lo=float(dsp.loguniform(rng, 120, 700)), hi=float(dsp.loguniform(rng, 1500, 8000)),
-                tilt=float(rng.uniform(-5, 1)), rate=float(dsp.loguniform(rng, 20, 250)),
-                bubble=float(dsp.loguniform(rng, 350, 2500)), spread=float(rng.uniform(0.2, 0.7)),
-                bubble_db=float(rng.uniform(-10, 6)), gurgle=float(rng.uniform(1, 8)))
+    return dict(lo=float(dsp.loguniform(rng, 150, 500)), hi=float(dsp.loguniform(rng, 1500, 5000)),
+                tilt=float(rng.uniform(-6, -2)), rate=float(dsp.loguniform(rng, 40, 250)),
+                bubble=float(dsp.loguniform(rng, 400, 2000)), spread=float(rng.uniform(0.2, 0.6)),
+                bubble_db=float(rng.uniform(-4, 8)), gurgle=float(rng.uniform(1, 8)))
 
 
 def running_water(rng, n, sr, c):

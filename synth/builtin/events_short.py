@@ -16,7 +16,7 @@ ALARM_KINDS = ("beep", "two_tone", "siren", "bell", "ring")
 
 
 def alarm_cluster(rng):
-    return dict(kind=str(rng.choice(ALARM_KINDS)), f0=float(dsp.loguniform(rng, 450, 3200)),
+    return dict(kind=str(rng.choice(ALARM_KINDS)), f0=float(dsp.loguniform(rng, 700, 3200)),
                 n_harm=int(rng.integers(1, 7)), roll=float(rng.uniform(-14, -2)),
                 period=float(rng.uniform(0.15, 1.0)), duty=float(rng.uniform(0.3, 0.8)))
 
@@ -65,7 +65,8 @@ MATERIALS = {"ceramic": (900, 6000, 0.02, 0.12), "glass": (1800, 9000, 0.04, 0.3
 
 def dishes_cluster(rng):
     m = str(rng.choice(list(MATERIALS)))
-    return dict(material=m, rate=float(rng.uniform(2, 10)), scrape=float(rng.uniform(0, 0.5)),
+    return dict(material=m, rate=float(rng.uniform(6, 20)), scrape=float(rng.uniform(0, 0.5)),
+                thud=float(rng.uniform(0, 0.6)),
                 shift=float(rng.uniform(-0.5, 0.5)))
 
 
@@ -77,12 +78,15 @@ def dishes(rng, n, sr, c):
     k = max(1, rng.poisson(c["rate"] * n / sr))
     starts = np.sort(np.concatenate([[int(0.005 * sr)], rng.integers(0, max(1, n - int(0.05 * sr)), k - 1)]))
     for s in starts:
-        p = int(rng.integers(3, 8))
+        p = int(rng.integers(5, 13))
         dec = dsp.loguniform(rng, dlo, dhi, p)
         L = min(n - s, int(sr * 4 * dec.max()) + 1)
         hit = dsp.modes(L, sr, dsp.loguniform(rng, flo * sh, fhi * sh, p), dec, rng.uniform(0.2, 1, p), rng)
         cl = min(L, int(0.004 * sr))
-        hit[:cl] += dsp.bandpass(rng.standard_normal(cl), sr, 1500, None) * np.linspace(1, 0, cl) * 0.5
+        hit[:cl] += dsp.bandpass(rng.standard_normal(cl), sr, 1500, None) * np.linspace(1, 0, cl) * 1.5
+        if rng.random() < c["thud"]:  # the plate or pan hits the table: a short low knock
+            hit[:min(L, int(0.03 * sr))] += dsp.modes(min(L, int(0.03 * sr)), sr, [rng.uniform(120, 400)], [0.008],
+                                                      [1.0], rng)
         dsp.add_at(out, hit * rng.lognormal(0, 0.6), s)
     if rng.random() < c["scrape"]:
         scr = dsp.noise(rng, n, sr, lambda f: dsp.band_db(f, 1500 * sh, 7000 * sh))
@@ -102,8 +106,8 @@ def formant_amps(hf, centres, bws, gains, tilt_oct=-6.0):
 
 def dog_cluster(rng):
     size = rng.uniform(0, 1)  # 0 small ... 1 large
-    return dict(f0=float(900 * 2 ** (-1.8 * size)), formant=float(2200 * 2 ** (-1.2 * size)),
-                noise=float(rng.uniform(0.15, 0.6)), bark=float(rng.uniform(0.1, 0.28)),
+    return dict(f0=float(800 * 2 ** (-1.7 * size)), formant=float(1500 * 2 ** (-1.4 * size)),
+                noise=float(rng.uniform(0.3, 0.7)), bark=float(rng.uniform(0.1, 0.28)),
                 gap=float(rng.uniform(0.15, 0.6)), growl=float(rng.uniform(0, 0.3)))
 
 
@@ -134,8 +138,8 @@ def dog(rng, n, sr, c):
 
 
 def cat_cluster(rng):
-    return dict(f0=float(dsp.loguniform(rng, 380, 1000)), formant=float(dsp.loguniform(rng, 800, 2600)),
-                meow=float(rng.uniform(0.4, 1.3)), purr=float(rng.uniform(0, 0.3)), nasal=float(rng.uniform(0, 1)))
+    return dict(f0=float(dsp.loguniform(rng, 450, 1100)), formant=float(dsp.loguniform(rng, 1000, 3000)),
+                meow=float(rng.uniform(0.4, 1.3)), purr=float(rng.uniform(0, 0.2)), nasal=float(rng.uniform(0, 1)))
 
 
 def cat(rng, n, sr, c):
@@ -156,8 +160,8 @@ def cat(rng, n, sr, c):
         v = dsp.additive(f0, sr, lambda hf: formant_amps(hf, [fc_track[None, :hf.shape[1]], fc_track[None, :hf.shape[1]] * 2.5],
                                                            [700, 1200], [1.0, 0.3 + 0.5 * c["nasal"]]),
                          hop=hop, fmax=9000, rng=rng)
-        v += 0.05 * dsp.rms_norm(v).std() * dsp.bandpass(rng.standard_normal(L), sr, 2000, None)
-        dsp.add_at(out, dsp.rms_norm(v) * dsp.ad_env(L, sr, 0.06, 0.12, max(0.0, L / sr - 0.25)), pos)
+        v = dsp.rms_norm(v) + 0.03 * dsp.bandpass(rng.standard_normal(L), sr, 2000, None)
+        dsp.add_at(out, v * dsp.ad_env(L, sr, 0.06, 0.12, max(0.0, L / sr - 0.25)), pos)
         pos += L + int(rng.uniform(0.1, 0.8) * sr)
     return out
 
