@@ -28,6 +28,7 @@ from torch import nn
 from sedkit.specs import Spec, resolved
 from sedkit.synth.io import atomic_path, safe_join
 from sedkit.baselines import tagging
+from sedkit.baselines.predictions import audio_id
 from sedkit.baselines.data import DataSpec, SplitLoaders
 from sedkit.baselines.frontends import FrontendSpec, build_frontend
 from sedkit.baselines.registry import ModelEntry, validate
@@ -247,8 +248,7 @@ def draw_figures(entry, split: str, run_dir, n: int) -> list[Path]:
                 ax.set_title(title, fontsize=8)
             fig.suptitle(batch["filename"][k], fontsize=9)
             fig.tight_layout()
-            stem = Path(batch["filename"][k]).with_suffix("").as_posix().replace("/", "__")
-            path = safe_join(run_dir, f"figures/{split}/{stem}.png")
+            path = safe_join(run_dir, f"figures/{split}/{audio_id(batch['filename'][k])}.png")
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(path) as tmp:
                 fig.savefig(tmp, dpi=80)

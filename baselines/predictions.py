@@ -7,8 +7,8 @@ Inside a run folder, for each scored split::
     predictions/<split>/detections.tsv          filename onset offset event_label   (SED models, post-processed)
 
 - ``filename`` is the clip's name relative to ``audio/<split>/`` of the data dir (as in the metadata TSVs);
-  ``<stem>`` is that name without its extension, so ``frame_scores/`` is sed_scores_eval's score folder
-  (``sed_scores_eval.io.read_sed_scores`` reads it; audio ids = stems).
+  ``<stem>`` is :func:`audio_id` of it (the name without its extension, sub-folders joined by ``__``), so
+  ``frame_scores/`` is sed_scores_eval's score folder (``read_sed_scores`` reads it; audio ids = stems).
 - Scores are probabilities in [0, 1] written ``%.6f``; times in seconds ``%.3f``; columns follow the class order
   of the data dir (``metadata/classes.txt``). Frame rows cover ``[k*hop, (k+1)*hop)`` up to the clip duration.
 - ``detections.tsv`` uses the DESED strong format (header ``filename onset offset event_label``).
@@ -30,6 +30,11 @@ from sedkit.baselines.trainer import to_device
 
 def split_dir(run_dir: str | Path, split: str) -> Path:
     return safe_join(run_dir, f"predictions/{split}")
+
+
+def audio_id(filename: str) -> str:
+    """The id of a clip in frame-score folders: its name without extension, sub-folders joined by ``__``."""
+    return Path(filename).with_suffix("").as_posix().replace("/", "__")
 
 
 def write_clip_scores(path: str | Path, filenames: list[str], classes: list[str], scores: np.ndarray) -> Path:
@@ -76,8 +81,7 @@ def write_frame_scores(folder: str | Path, filename: str, scores: np.ndarray, ho
     buf.write("\t".join(["onset", "offset", *classes]) + "\n")
     for k in range(n):
         buf.write(f"{onsets[k]:.3f}\t{offsets[k]:.3f}\t" + "\t".join(f"{v:.6f}" for v in scores[k]) + "\n")
-    stem = Path(filename).with_suffix("").as_posix().replace("/", "__")
-    return atomic_write_text(Path(folder) / f"{stem}.tsv", buf.getvalue())
+    return atomic_write_text(Path(folder) / f"{audio_id(filename)}.tsv", buf.getvalue())
 
 
 def write_detections(path: str | Path, events: list[tuple[str, float, float, str]]) -> Path:
