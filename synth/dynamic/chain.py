@@ -53,8 +53,15 @@ class _Butterworth(Transform):
         return t(np.ascontiguousarray(samples, dtype=np.float32), sr)
 
     def sos(self, sr: int, cutoff_hz: float, rolloff_db: int) -> np.ndarray:
-        """The second-order sections audiomentations builds for these parameters."""
-        return butter(rolloff_db // 6, cutoff_hz, btype=self.btype, fs=sr, output="sos")
+        """Second-order sections of the filter audiomentations builds for these parameters (same transfer
+        function; sections paired directly from the poles, ~10x faster than scipy's general zpk2sos)."""
+        z, p, k = butter(rolloff_db // 6, cutoff_hz, btype=self.btype, fs=sr, output="zpk")
+        zero = -1.0 if self.btype == "lowpass" else 1.0          # Butterworth zeros all sit at z = -1 or z = +1
+        rows = [[1.0, -2 * zero, 1.0, 1.0, -2 * q.real, abs(q) ** 2] for q in p if q.imag > 1e-12]
+        rows += [[1.0, -zero, 0.0, 1.0, -q.real, 0.0] for q in p if abs(q.imag) <= 1e-12]
+        sos = np.array(rows, dtype=np.float64)
+        sos[0, :3] *= k
+        return sos
 
 
 class LowPass(_Butterworth):

@@ -81,15 +81,20 @@ class DynamicMixDataset(_Cached):
     def warm_cache(self) -> int:
         """Decode every source, and pitch-shift it by every value of a discrete ``pitch_shift.cents`` distribution,
         into this process's cache (before starting workers, or in each). Returns the number of cached arrays."""
-        cents = self.spec.effects.pitch_shift.cents
-        values = [0.0]
-        if "pitch_shift" in self.spec.effects.pool and cents.kind in ("choose", "const"):
-            values += [float(c) for c in (cents.args[0] if cents.kind == "choose" else cents.args)]
         refs = self.pool.fg + self.pool.bg
+        values = self.pitch_values()
         for ref in tqdm(refs, desc="warm cache", unit="source", disable=None):
             for c in values:
-                self.cache.get(ref, c or None)
+                self.cache.get(ref, c)
         return len(refs) * len(values)
+
+    def pitch_values(self) -> list:
+        """None (no shift) and, when ``pitch_shift.cents`` is a discrete distribution, each of its values."""
+        cents = self.spec.effects.pitch_shift.cents
+        values = [None]
+        if "pitch_shift" in self.spec.effects.pool and cents.kind in ("choose", "const"):
+            values += [float(c) for c in (cents.args[0] if cents.kind == "choose" else cents.args) if c]
+        return values
 
     def draw(self, index: int):
         return draw_item(self.spec, self.pool, len(self.rirs) if self.rirs else 0, self.seed, self.epoch, index)

@@ -15,7 +15,7 @@ scale on peak-normalised mixtures (float32 here vs float64 there; filters' impul
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from types import SimpleNamespace
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,12 +23,13 @@ import torch
 from scipy.signal import sosfilt, sosfilt_zi
 
 from sedkit.synth.dynamic.chain import make_transform
-from sedkit.synth.dynamic.plan import frame_targets
+from sedkit.synth.dynamic.plan import frame_targets, source_length
+from sedkit.synth.dynamic.sources import excerpt
 from sedkit.synth.dynamic.spec import EFFECTS, DynamicSpec
 from sedkit.synth.dynamic.transforms import (burst_envelope, burst_ramp, comb_delay, compressor_gain_db, hash_gauss)
 
 AGREEMENT_TOL = 2e-4   # max |torch - numpy| on peak-normalised mixtures (full scale 1.0)
-MIN_BUCKET = 1024
+MIN_BUCKET = 16384   # sources are grouped by power-of-two length classes from this size up to the clip
 SPILLING = {"low_pass", "high_pass", "comb"}   # ops whose output reaches past the input length
 
 
@@ -51,15 +52,15 @@ class BatchMixer:
                  filters: str = "auto", spectrum_cache_mb: int = 512):
         """``filters``: "fft" (impulse response on the device), "iir" (scipy sosfilt on the host, exact), or
         "auto": iir when the device is the CPU (cheaper there), fft otherwise. ``spectrum_cache_mb``: device memory
-        for the spectra of dry foreground excerpts (reused whenever the same excerpt meets a RIR again)."""
+        for the spectra of dry foreground excerpts (see :meth:`warm`)."""
         self.spec, self.labels, self.rirs = spec, list(labels), rirs
         self.device = resolve_device(device)
         if filters not in ("auto", "fft", "iir"):
             raise ValueError(f"filters must be auto|fft|iir, got {filters!r}")
         self.filters = filters if filters != "auto" else ("iir" if self.device.type == "cpu" else "fft")
         self._rir_spectra: dict[int, torch.Tensor] = {}
-        self._spectra: OrderedDict = OrderedDict()
-        self._spectra_bytes, self.spectrum_cache_bytes = 0, spectrum_cache_mb << 20
+        self._spectra: dict = {}
+        self.spectrum_cache_bytes = spectrum_cache_mb << 20
         self.filter_len = max(1, int(round(spec.effects.filter_ir_s * spec.sample_rate)))
 
     # ------------------------------------------------------------ public
@@ -72,13 +73,14 @@ class BatchMixer:
         tg = np.stack([frame_targets(e, self.labels, self.spec.n_frames, self.spec.frame_rate) for e in events])
         return MixBatch(audio, torch.from_numpy(tg).to(self.device), events, draws)
 
+    @torch.no_grad()
     def mix(self, items: list) -> torch.Tensor:
         spec = self.spec
         mix = torch.zeros(len(items), spec.n_samples, device=self.device)
         flat = [(b, sd, x) for b, (draw, arrays) in enumerate(items) for sd, x in zip(draw.sources, arrays)]
         buckets: dict[int, list] = {}
         for row in flat:
-            key = min(fft_size(max(MIN_BUCKET, row[1].length)), spec.n_samples)
+            key = bucket_key(row[1].length, spec.n_samples)
             buckets.setdefault(key, []).append(row)
         for key in sorted(buckets):
             rows = buckets[key]
@@ -131,25 +133,53 @@ class BatchMixer:
         return torch.lerp(x, torch.fft.irfft(spectra, n=n_fft)[:, :x.shape[1]], wet)
 
     def _dry_spectra(self, x, sds, n_fft):
-        """rfft of the dry excerpts; foregrounds' are cached (LRU), keyed by what fixes their samples."""
-        keys = [(sd.key, sd.pitch_cents, sd.start, sd.length, n_fft) if sd.role == "foreground" else None for sd in sds]
-        miss = [j for j, k in enumerate(keys) if k is None or k not in self._spectra]
-        out = [None] * len(sds)
+        """rfft of the dry excerpts, taken from the spectra precomputed by :meth:`warm` when there. The cache is
+        never written while mixing, so a batch's bits depend on its content only, not on what came before."""
+        keys = [_spectrum_key(sd, n_fft) for sd in sds]
+        miss = [j for j, k in enumerate(keys) if k not in self._spectra]
+        if len(miss) == len(sds):
+            return torch.fft.rfft(x, n=n_fft)
+        out = [self._spectra.get(k) for k in keys]
         if miss:
             fresh = torch.fft.rfft(x[miss], n=n_fft)
             for i, j in enumerate(miss):
                 out[j] = fresh[i]
-                if keys[j] is not None:
-                    self._spectra[keys[j]] = fresh[i].clone()
-                    self._spectra_bytes += fresh[i].numel() * fresh[i].element_size()
-        for j, k in enumerate(keys):
-            if out[j] is None:
-                self._spectra.move_to_end(k)
-                out[j] = self._spectra[k]
-        while self._spectra_bytes > self.spectrum_cache_bytes and self._spectra:
-            _, old = self._spectra.popitem(last=False)
-            self._spectra_bytes -= old.numel() * old.element_size()
         return torch.stack(out)
+
+    def warm(self, ds) -> int:
+        """Precompute the spectra of every foreground that is used whole (not cut to ``max_event_s``), at every
+        pitch of the dataset's discrete set, within ``spectrum_cache_mb`` (sorted by key). Needs a RIR bank;
+        returns the number of spectra stored."""
+        if self.rirs is None:
+            return 0
+        sr = self.spec.sample_rate
+        max_ev = min(self.spec.n_samples, int(round(self.spec.max_event_s * sr)))
+        todo = []
+        for ref in ds.pool.fg:
+            full = source_length(ref.duration_s, sr)
+            if full > max_ev:
+                continue
+            n_fft = fft_size(bucket_key(full, self.spec.n_samples) + self.rirs.max_len - 1)
+            for cents in ds.pitch_values():
+                sd = SimpleNamespace(role="foreground", key=ref.key, pitch_cents=cents, start=0, length=full)
+                todo.append((_spectrum_key(sd, n_fft), ref, cents, full, n_fft))
+        used = 0
+        for n_fft in sorted({t[-1] for t in todo}):
+            group = sorted((t for t in todo if t[-1] == n_fft), key=lambda t: (t[0][0], t[0][1] or 0.0))
+            for lo in range(0, len(group), 16):
+                chunk = group[lo:lo + 16]
+                need = len(chunk) * (n_fft // 2 + 1) * 8
+                if used + need > self.spectrum_cache_bytes:
+                    return len(self._spectra)
+                host = np.zeros((len(chunk), max(t[3] for t in chunk)), np.float32)
+                for i, (_, ref, cents, full, _) in enumerate(chunk):
+                    host[i] = 0
+                    host[i, :full] = excerpt(ds.cache.get(ref, cents), 0, full, False)
+                spectra = torch.fft.rfft(torch.from_numpy(host).to(self.device), n=n_fft)
+                for i, t in enumerate(chunk):
+                    self._spectra[t[0]] = spectra[i].clone()
+                used += need
+        return len(self._spectra)
 
     def _rir_spectra_at(self, n_fft: int) -> torch.Tensor:
         """Spectra of every RIR of the bank at this FFT size, (n_rirs, n_fft // 2 + 1), computed once."""
@@ -192,40 +222,36 @@ class BatchMixer:
         return self._filter("high_pass", x, params, lengths, key)
 
     def _bursts(self, x, params, lengths, values):
-        """Add bursts: ``values(k_rows, n, burst_index)`` gives the unit signal of each burst sample."""
+        """Add every burst of every row in one scatter; ``values(pairs, rep, n)`` gives the unit signal, where
+        ``pairs`` lists (row, burst) and ``rep`` maps each burst sample to its pair."""
         sr = self.spec.sample_rate
-        ref = _rms(x, lengths)
-        y = x.clone()
-        for k in range(max(len(p["start"]) for p in params)):
-            rows = [j for j, p in enumerate(params) if len(p["start"]) > k]
-            ln = np.array([params[j]["length"][k] for j in rows])
-            st = np.array([params[j]["start"][k] for j in rows])
-            amp = np.array([10 ** (params[j]["level_db"][k] / 20) for j in rows])
-            rep = np.repeat(np.arange(len(rows)), ln)
-            n = np.arange(ln.sum()) - np.repeat(np.cumsum(ln) - ln, ln)
-            t = lambda a: torch.from_numpy(np.asarray(a)).to(self.device)  # noqa: E731
-            nt, rep_t = t(n), t(rep)
-            env = burst_envelope(torch, nt.double(), t(ln[rep]).double(), t(burst_ramp(ln, sr)[rep]).double())
-            unit = values([rows[i] for i in range(len(rows))], rep, n, k, nt)
-            row_idx = t(np.array(rows)[rep])
-            gain = ref[row_idx].double() * t(amp[rep])
-            y.index_put_((row_idx, t(st[rep] + n)), (gain * env * unit).float(), accumulate=True)
-        return y
+        pairs = [(j, k) for j, p in enumerate(params) for k in range(len(p["start"]))]
+        ln = np.array([params[j]["length"][k] for j, k in pairs])
+        st = np.array([params[j]["start"][k] for j, k in pairs])
+        amp = np.array([10 ** (params[j]["level_db"][k] / 20) for j, k in pairs])
+        rows = np.array([j for j, _ in pairs])
+        rep = np.repeat(np.arange(len(pairs)), ln)
+        n = np.arange(ln.sum()) - np.repeat(np.cumsum(ln) - ln, ln)
+        t = lambda a: torch.from_numpy(np.asarray(a)).to(self.device)  # noqa: E731
+        env = burst_envelope(torch, t(n).double(), t(ln[rep]).double(), t(burst_ramp(ln, sr)[rep]).double())
+        gain = _rms(x, lengths).double()[t(rows[rep])] * t(amp[rep])
+        return x.index_put((t(rows[rep]), t(st[rep] + n)), (gain * env * values(pairs, rep, n)).float(),
+                           accumulate=True)
 
     def _noise_bursts(self, x, params, lengths, key):
-        def values(rows, rep, n, k, nt):
-            seeds = torch.from_numpy(np.array([params[j]["seed"][k] for j in rows], dtype=np.int64)[rep]).to(self.device)
-            return hash_gauss(torch, seeds, nt)
+        def values(pairs, rep, n):
+            seeds = np.array([params[j]["seed"][k] for j, k in pairs], dtype=np.int64)[rep]
+            return hash_gauss(torch, torch.from_numpy(seeds).to(self.device), torch.from_numpy(n).to(self.device))
         return self._bursts(x, params, lengths, values)
 
     def _sine_bursts(self, x, params, lengths, key):
         sr = self.spec.sample_rate
 
-        def values(rows, rep, n, k, nt):
-            f = np.array([params[j]["freq_hz"][k] for j in rows])[rep]
-            ph = np.array([params[j]["phase"][k] for j in rows])[rep]
-            return np.sqrt(2) * torch.sin(2 * np.pi * torch.from_numpy(f).to(self.device) * nt.double() / sr
-                                          + torch.from_numpy(ph).to(self.device))
+        def values(pairs, rep, n):
+            f = np.array([params[j]["freq_hz"][k] for j, k in pairs])[rep]
+            ph = np.array([params[j]["phase"][k] for j, k in pairs])[rep]
+            arg = torch.from_numpy(2 * np.pi * f * n / sr + ph).to(self.device)
+            return np.sqrt(2) * torch.sin(arg)
         return self._bursts(x, params, lengths, values)
 
     def _comb(self, x, params, lengths, key):
@@ -252,6 +278,15 @@ class BatchMixer:
         ratio = torch.tensor([p["ratio"] for p in params], dtype=torch.float64, device=self.device)[:, None]
         g = compressor_gain_db(torch, env, peak, thr, ratio)
         return (xd * 10 ** (g / 20)).float()
+
+
+def bucket_key(length: int, n_samples: int) -> int:
+    """Length class of a source: the power of two >= its length (at least MIN_BUCKET), at most the clip."""
+    return min(1 << int(np.ceil(np.log2(max(MIN_BUCKET, length)))), n_samples)
+
+
+def _spectrum_key(sd, n_fft: int):
+    return (sd.key, sd.pitch_cents or None, sd.start, sd.length, n_fft) if sd.role == "foreground" else None
 
 
 def fft_size(n: int) -> int:
