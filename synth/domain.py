@@ -3,7 +3,7 @@
 - Background families: the bank's families (sorted) are dealt alternately to the source side (A) and the target
   side (B). With ``s = gap / 3``, a source-domain clip draws a background file of A with weight ``1 + s`` and of B
   with ``1 - s``; the target domain the other way round. Gap 0: both draw uniformly from every file (identical
-  distributions); gap 3: disjoint families.
+  distributions); gap 3: disjoint families. The draw is coupled (:class:`sedkit.synth.scene.BackgroundGroups`).
 - Recorded-like channel: every bank file is rendered once through
   :func:`sedkit.synth.builtin.channel.render_channel` with strength ``gap`` (its rng keyed by seed and bank path),
   resampled to the dataset rate, into a cached target-domain bank under ``out/.sedkit/target/`` in the index
@@ -24,6 +24,7 @@ import pandas as pd
 
 from sedkit.synth.rng import seed_sequence
 from sedkit.synth.runner import Item
+from sedkit.synth.scene import BackgroundGroups
 
 TARGET_DIR = ".sedkit/target"
 N_MELS = 64
@@ -34,14 +35,13 @@ def family_sides(families: list[str]) -> tuple[list[str], list[str]]:
     return fams[0::2], fams[1::2]
 
 
-def family_weights(domain: str, gap: float, sides: tuple[list[str], list[str]]):
-    """A function giving each background row its drawing weight in ``domain`` (source|target)."""
+def family_groups(domain: str, gap: float, sides: tuple[list[str], list[str]]) -> BackgroundGroups:
+    """Background groups (A, B) of ``domain`` (source|target) at ``gap``: weights 1 ± gap/3."""
     s = min(max(gap / 3.0, 0.0), 1.0)
-    own = set(sides[0] if domain == "source" else sides[1])
-    other = set(sides[1] if domain == "source" else sides[0])
-    if not own or not other:  # a single family: nothing to shift
-        return lambda bg: np.ones(len(bg))
-    return lambda bg: np.where(bg.label.isin(own), 1.0 + s, 1.0 - s)
+    a, b = tuple(sides[0]), tuple(sides[1])
+    if not a or not b:  # a single family: nothing to shift
+        return BackgroundGroups((a + b,), (1.0,))
+    return BackgroundGroups((a, b), (1.0 + s, 1.0 - s) if domain == "source" else (1.0 - s, 1.0 + s))
 
 
 @dataclass

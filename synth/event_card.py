@@ -29,7 +29,7 @@ def event_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def event_card(out: Path, rows: pd.DataFrame, example_audio: Path, example_labels: list, example_title: str,
-               prefix: str = "", splits: list[str] | None = None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+               prefix: str = "", splits: list[str] | None = None) -> tuple[list, list]:
     """Write the PNGs into ``out`` (names start with ``prefix``); return (sections, images) for write_card."""
     from sedkit.synth.audio import read
 

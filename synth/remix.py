@@ -16,27 +16,20 @@ from pathlib import Path
 from typing import Literal
 
 import click
-import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from sedkit import SedkitError
-from sedkit.specs import Dist, Spec, resolved, spec_hash
-from sedkit.synth.gen_options import default_workers, generator_options, load_generator_spec
+from sedkit.specs import Dist, Spec
+from sedkit.synth.generator import (default_workers, generator_options, load_generator_spec, run_rows,
+                                    scaled_sizes, start_job)
 from sedkit.synth.rng import item_rng
-from sedkit.synth.runner import Item, Job
+from sedkit.synth.runner import Item
 from sedkit.synth.scaper_mix import ScaperView
 from sedkit.synth.scene import render_clip
 from sedkit.synth.soundbank.index import Soundbank
-from sedkit.synth.strong import write_labels
+from sedkit.synth.strong import Counts, write_labels
 
-SPLITS = ("train", "validation", "eval")
-
-
-class Counts(Spec):
-    train: int = Field(4000, ge=0)
-    validation: int = Field(2000, ge=0)
-    eval: int = Field(2000, ge=0)
 
 
 class RemixSpec(Spec):
@@ -50,7 +43,7 @@ class RemixSpec(Spec):
     classes: list[str] | None = None
     source_time: Literal["start", "random"] = "start"
     pitch_shift: Dist | None = None
-    counts: Counts = Counts()
+    counts: Counts = Counts(train=4000, validation=2000, eval=2000)
     small_counts: Counts = Counts(train=8, validation=3, eval=3)
 
     @field_validator("snrs")
@@ -70,10 +63,6 @@ class RemixSpec(Spec):
         if bad:
             raise ValueError(f"onsets {bad} lie outside the clip (0, {self.duration})")
         return self
-
-    def sizes(self, scale: str) -> dict[str, int]:
-        c = self.small_counts if scale == "small" else self.counts
-        return {s: getattr(c, s) for s in SPLITS if getattr(c, s) > 0}
 
 
 def snr_name(db: float) -> str:
@@ -134,25 +123,16 @@ def make_item(ctx: Ctx, item: Item) -> dict:
 
 def generate(spec: RemixSpec, out: str | Path, seed: int = 0, scale: str = "paper", soundbank=None,
              workers: int = 1, resume: bool = False) -> dict:
-    from sedkit.synth.waa import resolve_bank
-
-    out = Path(out)
-    bank = resolve_bank(soundbank, scale, workers)
+    out, sizes = Path(out), scaled_sizes(spec, scale)
+    bank, job = start_job("remix", spec, out, seed, scale, soundbank, workers, resume, spec.classes)
     classes = spec.classes or bank.labels
-    unknown = sorted(set(classes) - set(bank.labels))
-    if unknown:
-        raise SedkitError(f"remix spec classes {unknown} are not foreground labels of soundbank {bank.root}")
-    sizes = spec.sizes(scale)
     for s in sizes:
         if bank.backgrounds(s).empty or not any(len(bank.foregrounds(s, c)) for c in classes):
             raise SedkitError(f"soundbank {bank.root}: split {s!r} needs backgrounds and foregrounds of {classes}")
-    doc = {"spec": resolved(spec), "scale": scale, "soundbank": bank.root.name, "classes": classes}
-    job = Job(out, "remix", doc, spec_hash(doc), seed, resume=resume, workers=workers)
     view = ScaperView(bank, out / ".sedkit" / "view")
     ctx = Ctx(str(out), spec, seed, bank, str(view.root), classes)
     items = [Item(s, i) for s, n in sizes.items() for i in range(n)]
-    results = job.run(make_item, ctx, items, desc="synth remix")
-    rows = pd.DataFrame([{"split": it.split, **results[it.key]["meta"]} for it in items])
+    rows = run_rows(job, make_item, ctx, items, "synth remix")
     write_outputs(out, spec, rows, classes, job.spec_sha256, seed, scale)
     return job.finish()
 
@@ -183,8 +163,9 @@ def write_outputs(out: Path, spec: RemixSpec, rows: pd.DataFrame, classes: list[
         spectrogram_png(out / f"example_{sub}.png", x, sr, [tuple(e) for e in rows.iloc[0].labels[sub]],
                         f"Same clip at {snr:g} dB: {sub}/{first.split}/{first.filename}")
         images.append((f"The same clip at {snr:g} dB", f"example_{sub}.png"))
-    intro = (f"{len(rows)} clips per subset, {len(spec.snrs)} subsets ({', '.join(snr_name(s) + '/' for s in spec.snrs)}"
-             f"), {spec.duration:g} s at {spec.sr} Hz (scale {scale}). Each clip: one scene background at ref_db "
+    subsets = ", ".join(snr_name(s) + "/" for s in spec.snrs)
+    intro = (f"{len(rows)} clips per subset, {len(spec.snrs)} subsets ({subsets}), {spec.duration:g} s at "
+             f"{spec.sr} Hz (scale {scale}). Each clip: one scene background at ref_db "
              f"{spec.ref_db:g} plus {len(spec.onsets)} events from {len(classes)} classes at onsets "
              f"{', '.join(f'{t:g}' for t in spec.onsets)} s, each cut to at most {spec.max_event_s:g} s, "
              f"{'distinct classes' if spec.distinct_classes else 'classes drawn with replacement'}. The subsets "

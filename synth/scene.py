@@ -75,16 +75,30 @@ class SceneSpec(Spec):
         return self.classes.get(label, self.default_class)
 
 
+@dataclass(frozen=True)
+class BackgroundGroups:
+    """Background families in ordered groups; each file of group g is drawn with weight ``weights[g]``.
+
+    A draw takes one uniform number for the group (inverse CDF, in group order) and one for the file within it.
+    Two pools with the same groups and different weights are thus maximally coupled: with the same random
+    stream they pick the same file unless the shifted weights move the draw to another group.
+    """
+
+    families: tuple[tuple[str, ...], ...]
+    weights: tuple[float, ...]
+
+
 @dataclass
 class Pool:
-    """The files a split may draw from: foregrounds per label, backgrounds with drawing weights."""
+    """The files a split may draw from: foregrounds per label, backgrounds in weighted groups."""
 
     fg: dict[str, pd.DataFrame]
     bg: pd.DataFrame
-    bg_weights: np.ndarray
+    group_p: np.ndarray               # probability of each background group
+    group_rows: list[np.ndarray]      # row numbers of ``bg`` in each group
 
     @classmethod
-    def from_bank(cls, bank, split: str, bg_weights: Callable[[pd.DataFrame], np.ndarray] | None = None,
+    def from_bank(cls, bank, split: str, groups: BackgroundGroups | None = None,
                   labels: list[str] | None = None) -> "Pool":
         labels = labels if labels is not None else bank.labels
         fg = {lab: bank.foregrounds(split, lab)[["path", "duration_s"]].reset_index(drop=True) for lab in labels}
@@ -95,10 +109,12 @@ class Pool:
             raise SedkitError(f"{where} has no foreground files")
         if bg.empty:
             raise SedkitError(f"{where} has no background files")
-        w = np.ones(len(bg)) if bg_weights is None else np.asarray(bg_weights(bg), float)
-        if w.sum() <= 0:
+        groups = groups or BackgroundGroups((tuple(sorted(set(bg.label))),), (1.0,))
+        rows = [np.flatnonzero(bg.label.isin(fams).values) for fams in groups.families]
+        p = np.array([w * len(r) for w, r in zip(groups.weights, rows)], float)
+        if p.sum() <= 0:
             raise SedkitError(f"{where}: no background family may be drawn")
-        return cls(fg=fg, bg=bg, bg_weights=w / w.sum())
+        return cls(fg=fg, bg=bg, group_p=p / p.sum(), group_rows=rows)
 
     @property
     def labels(self) -> list[str]:
@@ -134,8 +150,12 @@ def draw_labels(spec: SceneSpec, labels: list[str], rng: np.random.Generator) ->
 
 
 def draw_background(spec: SceneSpec, pool: Pool, rng: np.random.Generator) -> dict:
-    i = int(rng.choice(len(pool.bg), p=pool.bg_weights))
-    row = pool.bg.iloc[i]
+    u_group, u_file = rng.random(2)
+    g = min(int(np.searchsorted(np.cumsum(pool.group_p), u_group, side="right")), len(pool.group_p) - 1)
+    while not len(pool.group_rows[g]):  # rounding at the very top of the CDF: take the last non-empty group
+        g -= 1
+    rows = pool.group_rows[g]
+    row = pool.bg.iloc[int(rows[min(int(u_file * len(rows)), len(rows) - 1)])]
     start = float(rng.uniform(0, max(0.0, row.duration_s - spec.duration)))
     return {"path": row.path, "source_time": start, "label": row.label}
 

@@ -26,12 +26,13 @@ import click
 import pandas as pd
 from pydantic import Field, model_validator
 
-from sedkit.specs import Spec, builtin_spec_path, read_yaml, resolved, spec_hash
-from sedkit.synth.domain import build_target_bank, family_sides, family_weights, gap_report, mean_logmel, spectra_png
-from sedkit.synth.gen_options import default_workers, generator_options, load_generator_spec
+from sedkit.specs import Spec, builtin_spec_path, read_yaml
+from sedkit.synth.domain import build_target_bank, family_groups, family_sides, gap_report, mean_logmel, spectra_png
+from sedkit.synth.generator import (SplitCounts, default_workers, generator_options, load_generator_spec,
+                                    run_rows, scaled_sizes, start_job)
 from sedkit.synth.io import atomic_write_json
 from sedkit.synth.rng import item_rng
-from sedkit.synth.runner import Item, Job
+from sedkit.synth.runner import Item
 from sedkit.synth.scaper_mix import ScaperView
 from sedkit.synth.scene import Pool, SceneSpec, draw_scene, mix, render_clip
 from sedkit.synth.soundbank.index import Soundbank
@@ -43,7 +44,7 @@ BANK_SPLIT = {"synthetic": "train", "weak": "train", "unlabel": "train", "valida
 SOURCE, TARGET = ["synthetic"], ["weak", "unlabel", "validation", "eval"]
 
 
-class Counts(Spec):
+class Counts(SplitCounts):
     synthetic: int = Field(2045, ge=0)
     weak: int = Field(1578, ge=0)
     unlabel: int = Field(14412, ge=0)
@@ -56,7 +57,7 @@ class SemiSpec(Spec):
     sr: int = Field(16000, ge=8000, le=192000)
     gap: float = Field(1.0, ge=0, le=3)
     counts: Counts = Counts()
-    small_counts: Counts = Counts(synthetic=12, weak=6, unlabel=12, validation=4, eval=4, probes=8)
+    small_counts: Counts = Counts(synthetic=12, weak=6, unlabel=12, validation=4, eval=4, probes=24)
     gap_stat_clips: int = Field(500, ge=1)
     scene: SceneSpec
 
@@ -66,11 +67,6 @@ class SemiSpec(Spec):
         if isinstance(data, dict) and data.get("scene") is None:  # the DESED recipe of specs/strong.yaml
             data = {**data, "scene": read_yaml(builtin_spec_path("strong"))["scene"]}
         return data
-
-    def sizes(self, scale: str) -> dict[str, int]:
-        """Clips per split, and ``probes`` (paired probe clips of the statistic)."""
-        c = self.small_counts if scale == "small" else self.counts
-        return {s: getattr(c, s) for s in (*SPLITS, "probes") if getattr(c, s) > 0}
 
 
 @dataclass
@@ -116,28 +112,22 @@ def make_probe(ctx: Ctx, item: Item) -> dict:
 
 def generate(spec: SemiSpec, out: str | Path, seed: int = 0, scale: str = "paper", soundbank=None,
              workers: int = 1, resume: bool = False) -> dict:
-    from sedkit.synth.waa import resolve_bank
-
-    out = Path(out)
-    bank = resolve_bank(soundbank, scale, workers)
-    sizes = spec.sizes(scale)
-    doc = {"spec": resolved(spec), "scale": scale, "soundbank": bank.root.name, "classes": bank.labels}
-    job = Job(out, "semi", doc, spec_hash(doc), seed, resume=resume, workers=workers)
+    out, sizes = Path(out), scaled_sizes(spec, scale)  # + "probes"
+    bank, job = start_job("semi", spec, out, seed, scale, soundbank, workers, resume)
     banks = {"source": bank, "target": bank}
     if spec.gap > 0:
         banks["target"] = build_target_bank(job, bank, out, spec.sr, spec.gap, seed)
     views = {d: str(ScaperView(b, out / ".sedkit" / f"view_{d}").root) for d, b in banks.items()}
     sides = family_sides(list(bank.backgrounds().label))
     n_probes = sizes.pop("probes", 0)
-    pools = {s: Pool.from_bank(banks[domain_of(s)], BANK_SPLIT[s], family_weights(domain_of(s), spec.gap, sides),
+    pools = {s: Pool.from_bank(banks[domain_of(s)], BANK_SPLIT[s], family_groups(domain_of(s), spec.gap, sides),
                                labels=bank.labels) for s in sizes}
     for dom in ("source", "target"):
-        pools[f"probe_{dom}"] = Pool.from_bank(banks[dom], "train", family_weights(dom, spec.gap, sides),
+        pools[f"probe_{dom}"] = Pool.from_bank(banks[dom], "train", family_groups(dom, spec.gap, sides),
                                                labels=bank.labels)
     ctx = Ctx(str(out), spec.scene, spec.sr, seed, spec.gap_stat_clips, banks, views, pools)
     items = [Item(s, i) for s, n in sizes.items() for i in range(n)]
-    results = job.run(make_item, ctx, items, desc="synth semi")
-    rows = pd.DataFrame([{"split": it.split, **results[it.key]["meta"]} for it in items])
+    rows = run_rows(job, make_item, ctx, items, "synth semi")
     probe_items = [Item("probe", i) for i in range(n_probes)]
     probes = job.run(make_probe, ctx, probe_items, desc="gap probes")
     probes = pd.DataFrame([probes[it.key]["meta"] for it in probe_items], columns=["source", "target"])
@@ -147,8 +137,8 @@ def generate(spec: SemiSpec, out: str | Path, seed: int = 0, scale: str = "paper
     return man
 
 
-def write_outputs(out: Path, spec: SemiSpec, rows: pd.DataFrame, probes: pd.DataFrame, bank: Soundbank, sides, sha: str, seed: int,
-                  scale: str) -> dict:
+def write_outputs(out: Path, spec: SemiSpec, rows: pd.DataFrame, probes: pd.DataFrame, bank: Soundbank, sides,
+                  sha: str, seed: int, scale: str) -> dict:
     from sedkit.synth.card import md_table, write_card
     from sedkit.synth.dataset import write_classes
     from sedkit.synth.event_card import event_card
@@ -170,7 +160,8 @@ def write_outputs(out: Path, spec: SemiSpec, rows: pd.DataFrame, probes: pd.Data
                                                                                if s in set(rows.split)])
     fam_s, fam_t = sides
     intro = (f"{len(rows)} clips of {spec.scene.duration:g} s at {spec.sr} Hz (scale {scale}) in five splits "
-             "(table below), DESED-style scenes (the `scene` recipe of `specs/strong.yaml` unless the spec sets one).\n\n"
+             "(table below), DESED-style scenes (the `scene` recipe of `specs/strong.yaml` unless the spec sets "
+             "one).\n\n"
              "| split | labels | domain | bank split |\n|---|---|---|---|\n"
              "| synthetic | strong | source (dry) | train |\n| weak | weak | target | train |\n"
              "| unlabel | none | target | train |\n| validation | strong | target | validation |\n"

@@ -17,18 +17,18 @@ import click
 import pandas as pd
 from pydantic import Field
 
-from sedkit.specs import Spec, resolved, spec_hash
-from sedkit.synth.gen_options import default_workers, generator_options, load_generator_spec
+from sedkit.specs import Spec
+from sedkit.synth.generator import (SplitCounts, default_workers, generator_options, load_generator_spec,
+                                    run_rows, scaled_sizes, start_job)
 from sedkit.synth.rng import item_rng
-from sedkit.synth.runner import Item, Job
+from sedkit.synth.runner import Item
 from sedkit.synth.scaper_mix import ScaperView
 from sedkit.synth.scene import Pool, SceneSpec, draw_scene, render_clip
 from sedkit.synth.soundbank.index import Soundbank
 
-SPLITS = ("train", "validation", "eval")
 
 
-class Counts(Spec):
+class Counts(SplitCounts):
     train: int = Field(10000, ge=0)
     validation: int = Field(2500, ge=0)
     eval: int = Field(0, ge=0)
@@ -39,10 +39,6 @@ class StrongSpec(Spec):
     counts: Counts = Counts()
     small_counts: Counts = Counts(train=24, validation=8, eval=0)
     scene: SceneSpec = SceneSpec()
-
-    def sizes(self, scale: str) -> dict[str, int]:
-        c = self.small_counts if scale == "small" else self.counts
-        return {s: getattr(c, s) for s in SPLITS if getattr(c, s) > 0}
 
 
 @dataclass
@@ -101,19 +97,14 @@ def generate(spec: StrongSpec, out: str | Path, seed: int = 0, scale: str = "pap
     from sedkit.synth.card import write_card
     from sedkit.synth.dataset import write_classes
     from sedkit.synth.event_card import event_card
-    from sedkit.synth.waa import resolve_bank
 
-    out = Path(out)
-    bank = resolve_bank(soundbank, scale, workers)
-    sizes = spec.sizes(scale)
-    doc = {"spec": resolved(spec), "scale": scale, "soundbank": bank.root.name, "classes": bank.labels}
-    job = Job(out, "strong", doc, spec_hash(doc), seed, resume=resume, workers=workers)
+    out, sizes = Path(out), scaled_sizes(spec, scale)
+    bank, job = start_job("strong", spec, out, seed, scale, soundbank, workers, resume)
     view = ScaperView(bank, out / ".sedkit" / "view")
     pools = {s: Pool.from_bank(bank, s) for s in sizes}
     ctx = Ctx(str(out), spec.scene, spec.sr, seed, str(view.root), bank, pools)
     items = [Item(s, i) for s, n in sizes.items() for i in range(n)]
-    results = job.run(make_item, ctx, items, desc="synth strong")
-    rows = pd.DataFrame([{"split": it.split, **results[it.key]["meta"]} for it in items])
+    rows = run_rows(job, make_item, ctx, items, "synth strong")
     write_classes(out / "metadata" / "classes.txt", bank.labels)
     for split, g in rows.groupby("split", sort=False):
         write_labels(out, split, g, spec.scene.duration)

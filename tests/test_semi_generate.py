@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -13,18 +12,22 @@ from multievent_bank import make_bank
 from sedkit.cli import root
 from sedkit.specs import builtin_spec_path, load_spec, read_yaml
 from sedkit.synth.dataset import check_dataset, read_metadata
-from sedkit.synth.domain import family_sides, family_weights
+from sedkit.synth.domain import family_groups, family_sides
+from sedkit.synth.rng import item_rng
+from sedkit.synth.scene import Pool, SceneSpec, draw_background
 from sedkit.synth.semi import SemiSpec, generate
+from sedkit.synth.soundbank.index import load_soundbank
 
 GAPS = (0, 1, 2, 3)
-SMALL = {"synthetic": 8, "weak": 4, "unlabel": 8, "validation": 3, "eval": 3}
+SMALL = {"synthetic": 6, "weak": 3, "unlabel": 6, "validation": 2, "eval": 2}
+PROBES = 24  # the statistic is a mean over probes: fewer are too noisy to order gaps 1 apart
 
 
 @pytest.fixture(scope="module")
 def spec_file(tmp_path_factory):
     """The built-in spec with fewer small-scale clips and no pitch shift / reverb (five gap runs fit the budget)."""
     spec = read_yaml(builtin_spec_path("semi"))
-    spec["small_counts"] = {**SMALL, "probes": 8}
+    spec["small_counts"] = {**SMALL, "probes": PROBES}
     spec["scene"] = {**read_yaml(builtin_spec_path("strong"))["scene"], "pitch_shift": None, "reverb": None}
     p = tmp_path_factory.mktemp("semispec") / "semi.yaml"
     p.write_text(yaml.safe_dump(spec))
@@ -83,11 +86,26 @@ def test_semi_small_writes_every_split_in_desed_formats(series):
 def test_semi_gap_zero_uses_one_distribution_for_both_domains(series):
     out, _ = series[0]
     assert not (out / ".sedkit" / "target").exists()  # no channel: the dry bank serves both domains
-    bg = pd.DataFrame({"label": ["a", "b", "c", "d", "a"]})
-    sides = family_sides(list(bg.label))
-    np.testing.assert_array_equal(family_weights("source", 0, sides)(bg), family_weights("target", 0, sides)(bg))
-    w_s, w_t = family_weights("source", 3, sides)(bg), family_weights("target", 3, sides)(bg)
-    assert ((w_s > 0) != (w_t > 0)).all()  # gap 3: disjoint families
+    sides = family_sides(["a", "b", "c", "d", "a"])
+    assert family_groups("source", 0, sides) == family_groups("target", 0, sides)
+    assert family_groups("source", 3, sides).weights == (2.0, 0.0)  # gap 3: disjoint families
+    assert family_groups("target", 3, sides).weights == (0.0, 2.0)
+
+
+def test_background_draws_are_coupled_across_domains(bank):
+    """Same stream, shifted weights: the file changes only where the draw moves to the other group."""
+    b = load_soundbank(bank)
+    sides = family_sides(list(b.backgrounds().label))
+    changed = []
+    for gap in (0, 1, 2, 3):
+        src, tgt = (Pool.from_bank(b, "train", family_groups(d, gap, sides)) for d in ("source", "target"))
+        spec = SceneSpec()
+        pairs = [(draw_background(spec, src, item_rng(0, "t", i)), draw_background(spec, tgt, item_rng(0, "t", i)))
+                 for i in range(200)]
+        changed.append({i for i, (x, y) in enumerate(pairs) if x != y})
+        fam = [(x["label"] in sides[0], y["label"] in sides[0]) for x, y in pairs]
+        assert all(x == y or (sx and not sy) for (x, y), (sx, sy) in zip(pairs, fam))
+    assert changed[0] == set() and changed[0] <= changed[1] <= changed[2] <= changed[3] and len(changed[3]) == 200
 
 
 def test_semi_cli_workers_two_is_byte_identical(series, bank, spec_file, tmp_path):
@@ -96,5 +114,6 @@ def test_semi_cli_workers_two_is_byte_identical(series, bank, spec_file, tmp_pat
     assert r.exit_code == 0, r.output
     assert "domain gap 2: mean log-mel distance" in r.output
     assert json.loads((tmp_path / "w2" / "manifest.json").read_text())["files"] == series[2][1]["files"]
-    r = CliRunner().invoke(root, ["synth", "semi", "--gap", "4", "--soundbank", str(bank), "--out", str(tmp_path / "x")])
+    r = CliRunner().invoke(root, ["synth", "semi", "--gap", "4", "--soundbank", str(bank),
+                                  "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "gap" in r.output and "Traceback" not in r.output

@@ -1,0 +1,80 @@
+"""Plumbing shared by the multi-event generators (strong, semi, remix): job start, item rows, CLI options.
+
+Each command is ``--out --scale --seed --soundbank --spec --workers --resume`` plus its own flags, which become
+dotted spec overrides (None = not given, keeps the spec's value).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from sedkit import SedkitError
+from sedkit.specs import Spec, builtin_spec_path, load_spec, resolved, spec_hash
+from sedkit.synth.runner import Job
+
+
+class SplitCounts(Spec):
+    """Clips per split at one scale; subclasses declare the splits as int fields."""
+
+    def nonzero(self) -> dict[str, int]:
+        return {k: v for k, v in self.model_dump().items() if v > 0}
+
+
+def scaled_sizes(spec, scale: str) -> dict[str, int]:
+    """The spec's ``small_counts`` for --scale small, else its ``counts``; splits with 0 clips left out."""
+    return (spec.small_counts if scale == "small" else spec.counts).nonzero()
+
+
+def start_job(kind: str, spec, out: Path, seed: int, scale: str, soundbank, workers: int, resume: bool,
+              classes: list[str] | None = None):
+    """(bank, Job): the soundbank (built-in one by default) and the generator's Job, whose identity (for --resume)
+    is the resolved spec, scale, bank name and classes (default: every foreground class of the bank)."""
+    from sedkit.synth.waa import resolve_bank
+
+    bank = resolve_bank(soundbank, scale, workers)
+    unknown = sorted(set(classes or []) - set(bank.labels))
+    if unknown:
+        raise SedkitError(f"{kind} spec classes {unknown} are not foreground labels of soundbank {bank.root}")
+    doc = {"spec": resolved(spec), "scale": scale, "soundbank": bank.root.name, "classes": classes or bank.labels}
+    return bank, Job(out, kind, doc, spec_hash(doc), seed, resume=resume, workers=workers)
+
+
+def run_rows(job: Job, make, ctx, items: list, desc: str) -> pd.DataFrame:
+    """Run ``make`` over ``items``; one row per item: its split and the metadata ``make`` returned."""
+    results = job.run(make, ctx, items, desc=desc)
+    return pd.DataFrame([{"split": it.split, **results[it.key]["meta"]} for it in items])
+
+
+def generator_options(name: str):
+    """Decorator adding the shared options; the spec defaults to ``specs/<name>.yaml``."""
+    opts = [
+        click.option("--out", type=click.Path(path_type=Path), default=Path(name), show_default=True,
+                     help="Output dataset folder."),
+        click.option("--scale", type=click.Choice(["paper", "small"]), default="paper", show_default=True,
+                     help="paper: the published sizes; small: tens of clips (tests, smoke runs)."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--soundbank", type=click.Path(path_type=Path), default=None,
+                     help="Soundbank root (default: the built-in bank, built and cached on first use)."),
+        click.option("--spec", "spec_path", type=click.Path(path_type=Path), default=None,
+                     help=f"YAML spec (default: the built-in specs/{name}.yaml)."),
+        click.option("--workers", type=int, default=None, help="Worker processes (default: all cores)."),
+        click.option("--resume", is_flag=True, help="Continue or verify a previous run into --out."),
+    ]
+
+    def deco(f):
+        for o in reversed(opts):
+            f = o(f)
+        return f
+
+    return deco
+
+
+def load_generator_spec(model, name: str, spec_path: Path | None, overrides: dict):
+    return load_spec(model, spec_path or builtin_spec_path(name), overrides)
+
+
+def default_workers(workers: int | None) -> int:
+    return workers or os.cpu_count() or 1
