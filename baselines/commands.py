@@ -160,7 +160,8 @@ def train_run(model, data, out, config, sets, epochs, device, seed, resume) -> N
 
 
 @click.command(name="eval", help="Evaluate a trained run on a split of a data dir: writes predictions/<split>/ "
-               "and adds the metrics to <run>/metrics.json.\n\n"
+               "and adds the metrics to <run>/metrics.json. RUN may also be a score folder holding "
+               "clip_scores.tsv (tagging metrics go to its tagging_metrics.json).\n\n"
                "Example: sedkit eval runs/clf --data waa/segments/1s --split eval")
 @click.argument("run", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--data", "data", required=True, type=click.Path(file_okay=False, path_type=Path))
@@ -175,9 +176,34 @@ def eval_cmd(run, data, split, postprocess, checkpoint, device, threads):
         eval_run(run, data, split, postprocess, checkpoint, device)
 
 
+def eval_scores(folder: Path, data: Path, split: str) -> None:
+    """A score folder (``clip_scores.tsv``, e.g. ``<run>/predictions/<split>/``): tagging metrics against the
+    labels of ``split``, written to ``<folder>/tagging_metrics.json``."""
+    from sedkit.baselines.data import DataDir
+    from sedkit.baselines.predictions import read_clip_scores
+    from sedkit.baselines.tagging import tagging_metrics
+
+    dd = DataDir(data)
+    table = dd.table(split)
+    names, scores, _ = read_clip_scores(folder / "clip_scores.tsv", dd.classes)
+    row = {n: i for i, n in enumerate(table.filenames)}
+    missing = [n for n in table.filenames if n not in set(names)]
+    if missing:
+        raise SedkitError(f"{folder}/clip_scores.tsv: no scores for {len(missing)} clip(s) of split {split!r}, "
+                          f"e.g. {missing[0]!r}")
+    keep = [k for k, n in enumerate(names) if n in row]
+    y = table.targets(dd.classes)[[row[names[k]] for k in keep]]
+    m = tagging_metrics(y, scores[keep], dd.classes)
+    atomic_write_json(folder / "tagging_metrics.json", _clean(m))
+    click.echo(f"{folder} {split}: {summary_line(m)}")
+
+
 def eval_run(run, data, split, postprocess, checkpoint, device) -> None:
+    if (run / "clip_scores.tsv").exists() and not (run / "run.json").exists():
+        return eval_scores(run, data, split)
     if not (run / "config.yaml").exists() or not (run / "run.json").exists():
-        raise SedkitError(f"{run}: not a run folder (no config.yaml / run.json; train one with sedkit train)")
+        raise SedkitError(f"{run}: not a run folder (no config.yaml / run.json; train one with sedkit train) "
+                          f"nor a score folder (no clip_scores.tsv)")
     info = json.loads((run / "run.json").read_text())
     dev = resolve_device(device)
     entry = registry.build(info["model"], read_yaml(run / "config.yaml"), data, dev, training=False)

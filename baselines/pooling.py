@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
-from sedkit.specs import Spec, resolved
+from sedkit.specs import Spec
 from sedkit.synth.io import atomic_path, safe_join
 from sedkit.baselines import tagging
 from sedkit.baselines.predictions import audio_id
@@ -195,18 +195,9 @@ def build(cfg: dict, data_dir: Path, device: torch.device, training: bool = True
     model = DeshmukhModel(frontend, spec, len(loaders.classes))
     strategy = BCEStrategy(lambda n: model, aux_alpha=spec.aux_alpha if spec.aux_decoder else 0.0)
     strategy.build(spec.train.model_dump(), len(loaders.classes), device)
-    entry = ModelEntry(task="tagging", config=resolved(spec), classes=loaders.classes, strategy=strategy,
-                       loader=loaders.loader, evaluate="sedkit.baselines.pooling:evaluate",
-                       sample_rate=spec.frontend.sr, epochs=spec.train.epochs, patience=spec.train.patience,
-                       amp=spec.train.amp, seed=spec.train.seed, val_split=spec.data.val_split,
-                       eval_splits=loaders.eval_splits())
+    entry = tagging.tagging_entry(spec, loaders, strategy, frontend, device, training, tagging.micro_ap_select,
+                                  evaluate="sedkit.baselines.pooling:evaluate")
     entry.options["figures"] = spec.figures
-    if training:
-        train = spec.data.train_split
-        frontend.to(device).fit_stats((b["audio"] for b in loaders.loader(train)), device)
-        entry.train_loader = loaders.loader(train, shuffle=True)
-        entry.val_loader = loaders.loader(spec.data.val_split)
-        entry.select_metric = tagging.micro_ap_select
     return entry
 
 

@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
+from sedkit.specs import resolved
 from sedkit.baselines import predictions
+from sedkit.baselines.registry import ModelEntry
 
 
 def _mean(xs) -> float:
@@ -81,3 +83,20 @@ def evaluate(entry, data_dir: str | Path, split: str, run_dir: str | Path, postp
                             entry.sample_rate)
     y = loader.dataset.targets.numpy()[pred["index"]]
     return tagging_metrics(y, pred["clip"], entry.classes)
+
+
+def tagging_entry(spec, loaders, strategy, frontend, device, training: bool, select_metric,
+                  evaluate: str = "sedkit.baselines.tagging:evaluate") -> ModelEntry:
+    """The ModelEntry of a tagging model whose spec has ``frontend``, ``data`` and ``train`` sections; with
+    ``training`` also the z-score statistics (training split) and the train / validation loaders."""
+    entry = ModelEntry(task="tagging", config=resolved(spec), classes=loaders.classes, strategy=strategy,
+                       loader=loaders.loader, evaluate=evaluate, sample_rate=spec.frontend.sr,
+                       epochs=spec.train.epochs, patience=spec.train.patience, amp=spec.train.amp,
+                       seed=spec.train.seed, val_split=spec.data.val_split, eval_splits=loaders.eval_splits())
+    if training:
+        train = spec.data.train_split
+        frontend.to(device).fit_stats((b["audio"] for b in loaders.loader(train)), device)
+        entry.train_loader = loaders.loader(train, shuffle=True)
+        entry.val_loader = loaders.loader(spec.data.val_split)
+        entry.select_metric = select_metric
+    return entry

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from sedkit.specs import Spec, resolved
+from sedkit.specs import Spec
 from sedkit.baselines import tagging
 from sedkit.baselines.data import DataSpec, EpisodeSampler, SplitLoaders, TripletSampler
 from sedkit.baselines.frontends import FrontendSpec, build_frontend
@@ -151,33 +151,23 @@ def build(cfg: dict, data_dir: Path, device: torch.device, training: bool = True
                           frozen=two_stage)
     strategy = BCEStrategy(lambda n: model)
     strategy.build(spec.train.model_dump(), n_classes, device)
-    entry = ModelEntry(task="tagging", config=resolved(spec), classes=loaders.classes, strategy=strategy,
-                       loader=loaders.loader, evaluate="sedkit.baselines.tagging:evaluate",
-                       sample_rate=spec.frontend.sr, epochs=spec.train.epochs, patience=spec.train.patience,
-                       amp=spec.train.amp, seed=spec.train.seed, val_split=spec.data.val_split,
-                       eval_splits=loaders.eval_splits())
-    if not training:
+    entry = tagging.tagging_entry(spec, loaders, strategy, frontend, device, training, tagging.f1_select)
+    if not (training and two_stage):
         return entry
     train = spec.data.train_split
-    frontend.to(device).fit_stats((b["audio"] for b in loaders.loader(train)), device)
-    entry.train_loader = loaders.loader(train, shuffle=True)
-    entry.val_loader = loaders.loader(spec.data.val_split)
-    entry.select_metric = tagging.f1_select
-    if two_stage:
-        embedder = TurpaultModel(frontend, embed, None, spec.net.window_s)
-        targets = loaders.dataset(train).targets
-        es = spec.embedding_train
-        if spec.method == "triplet":
-            t = spec.triplet
-            stage_strategy = TripletStrategy(lambda n: embedder, margin=t.margin, semi_hard=t.semi_hard,
-                                             normalize=t.normalize)
-            sampler = TripletSampler(targets, t.batch_size, es.seed)
-        else:
-            p = spec.proto
-            stage_strategy = ProtoStrategy(lambda n: embedder, n_support=p.n_support, n_query=p.n_query)
-            sampler = EpisodeSampler(targets, p.n_way, p.n_support + p.n_query, p.episodes_per_epoch, es.seed)
-        stage_strategy.build(es.model_dump(), n_classes, device)
-        entry.pre_stages = [Stage("embedding", stage_strategy, loaders.loader(train, batch_sampler=sampler),
-                                  entry.val_loader, centroid_select(loaders.loader(train)), es.epochs,
-                                  es.patience)]
+    embedder = TurpaultModel(frontend, embed, None, spec.net.window_s)
+    targets = loaders.dataset(train).targets
+    es = spec.embedding_train
+    if spec.method == "triplet":
+        t = spec.triplet
+        stage_strategy = TripletStrategy(lambda n: embedder, margin=t.margin, semi_hard=t.semi_hard,
+                                         normalize=t.normalize)
+        sampler = TripletSampler(targets, t.batch_size, es.seed)
+    else:
+        p = spec.proto
+        stage_strategy = ProtoStrategy(lambda n: embedder, n_support=p.n_support, n_query=p.n_query)
+        sampler = EpisodeSampler(targets, p.n_way, p.n_support + p.n_query, p.episodes_per_epoch, es.seed)
+    stage_strategy.build(es.model_dump(), n_classes, device)
+    entry.pre_stages = [Stage("embedding", stage_strategy, loaders.loader(train, batch_sampler=sampler),
+                              entry.val_loader, centroid_select(loaders.loader(train)), es.epochs, es.patience)]
     return entry

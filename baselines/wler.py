@@ -25,7 +25,7 @@ from pydantic import Field
 from torch import nn
 
 from sedkit import SedkitError
-from sedkit.specs import Spec, resolved
+from sedkit.specs import Spec
 from sedkit.baselines import tagging
 from sedkit.baselines.data import DataSpec, SplitLoaders
 from sedkit.baselines.frontends import FrontendSpec, build_frontend
@@ -169,15 +169,4 @@ def build(cfg: dict, data_dir: Path, device: torch.device, training: bool = True
     model = KumarModel(frontend, net, spec.slat_train_hop)
     strategy = (BCEStrategy if spec.method == "wler" else SegmentStrategy)(lambda n: model)
     strategy.build(spec.train.model_dump(), len(loaders.classes), device)
-    entry = ModelEntry(task="tagging", config=resolved(spec), classes=loaders.classes, strategy=strategy,
-                       loader=loaders.loader, evaluate="sedkit.baselines.tagging:evaluate",
-                       sample_rate=spec.frontend.sr, epochs=spec.train.epochs, patience=spec.train.patience,
-                       amp=spec.train.amp, seed=spec.train.seed, val_split=spec.data.val_split,
-                       eval_splits=loaders.eval_splits())
-    if training:
-        train = spec.data.train_split
-        frontend.to(device).fit_stats((b["audio"] for b in loaders.loader(train)), device)
-        entry.train_loader = loaders.loader(train, shuffle=True)
-        entry.val_loader = loaders.loader(spec.data.val_split)
-        entry.select_metric = tagging.map_select
-    return entry
+    return tagging.tagging_entry(spec, loaders, strategy, frontend, device, training, tagging.map_select)

@@ -11,7 +11,7 @@ Throughput is seconds of audio per second of wall time.
 from __future__ import annotations
 
 import argparse
-import time
+import timeit
 
 import numpy as np
 import torch
@@ -46,24 +46,19 @@ def main(argv=None):
     def run_librosa():
         return np.stack([librosa_logmel(c, spec) for c in clips])
 
-    best = {}
+    runs = {f"sedkit torch.stft log-mel ({dev.type}, batched)": run_sedkit,
+            "librosa melspectrogram + power_to_db": run_librosa}
     with torch_threads(a.threads):
-        run_sedkit()  # warm-up (allocations, CUDA context)
-        for name, fn in ((f"sedkit torch.stft log-mel ({dev.type}, batched)", run_sedkit),
-                         ("librosa melspectrogram + power_to_db", run_librosa)):
-            times = []
-            for _ in range(a.repeats):
-                t0 = time.perf_counter()
-                res = fn()
-                times.append(time.perf_counter() - t0)
-            best[name] = (min(times), res)
-    (t_s, r_s), (t_l, r_l) = best.values()
+        outs = {name: fn() for name, fn in runs.items()}  # also the warm-up (allocations, CUDA context)
+        secs = {name: min(timeit.repeat(fn, repeat=a.repeats, number=1)) for name, fn in runs.items()}
+    r_s, r_l = outs.values()
+    t_s, t_l = secs.values()
     diff = float(np.abs(r_s - r_l).max())
     if diff > 1e-2:
         raise SystemExit(f"outputs differ between the two front-ends (max {diff:.3g} dB)")
     print(f"{a.clips} clips x {a.seconds:g} s, preset {a.preset} ({spec.sr} Hz, n_fft {spec.n_fft}, hop "
           f"{spec.hop_length}, {spec.n_mels} mels), best of {a.repeats}; max |diff| {diff:.2e} dB")
-    for name, (t, _) in best.items():
+    for name, t in secs.items():
         print(f"  {name:45s} {t * 1000:9.1f} ms   {audio_s / t:10.1f} s audio/s")
     ratio = t_l / t_s
     print(f"  ratio (sedkit / librosa throughput): {ratio:.2f}x")

@@ -194,6 +194,12 @@ def test_sedkit_train_runs_to_the_end(name, data, waa_like, remix_like, tmp_path
     assert res.exit_code == 0, res.output
     again = json.loads((run / "metrics.json").read_text())["eval"]
     assert again["map"] == pytest.approx(metrics["eval"]["map"], abs=1e-9)
+    # ... and a score folder alone gives the same tagging metrics (scores are written with 6 decimals)
+    scores = run / "predictions" / "eval"
+    res = CliRunner().invoke(root, ["eval", str(scores), "--data", str(data_dir), "--split", "eval"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert json.loads((scores / "tagging_metrics.json").read_text())["map"] == pytest.approx(again["map"], abs=1e-4)
 
 
 def test_train_errors_are_one_line(waa_like, tmp_path):
@@ -206,4 +212,4 @@ def test_train_errors_are_one_line(waa_like, tmp_path):
     res = r.invoke(root, ["train", "classifier", "--data", str(tmp_path), "--out", str(tmp_path / "x")])
     assert res.exit_code == 2 and "not a data dir" in res.output
     res = r.invoke(root, ["eval", str(tmp_path), "--data", str(waa_like)])
-    assert res.exit_code == 2 and "not a run folder" in res.output
+    assert res.exit_code == 2 and "not a run folder" in res.output and "nor a score folder" in res.output
