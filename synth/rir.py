@@ -102,7 +102,7 @@ def _write_index(root: Path, rows: list[dict], rejected: list[dict]) -> Path:
 
 
 def make_bank(out: str | Path, n: int, seed: int = 0, spec: RirMakeSpec | None = None) -> Path:
-    """Simulate ``n`` RIRs into ``out`` (wav, 32-bit float) and write the index; returns the index path."""
+    """Simulate ``n`` RIRs into ``out`` (24-bit wav, peak 1) and write the index; returns the index path."""
     if n < 1:
         raise SedkitError(f"--n must be at least 1, got {n}")
     spec = spec or load_spec(RirMakeSpec, builtin_spec_path("rir"))
@@ -111,7 +111,7 @@ def make_bank(out: str | Path, n: int, seed: int = 0, spec: RirMakeSpec | None =
     for i in tqdm(range(n), desc="rir make", unit="rir", disable=None):
         h, meta = simulate_rir(spec, seed, i)
         rel = f"rir_{i:05d}.wav"
-        audio.write(safe_join(out, rel), h, spec.sample_rate, subtype="FLOAT")
+        audio.write(safe_join(out, rel), h, spec.sample_rate, subtype="PCM_24")  # float WAV has a dated PEAK chunk
         rows.append(dict(path=rel, sample_rate=spec.sample_rate, channels=1, duration_s=len(h) / spec.sample_rate,
                          rt60_s=_rt60(h, spec.sample_rate), **meta))
     atomic_write_json(safe_join(out, "rir_spec.json"),
