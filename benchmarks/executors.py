@@ -31,11 +31,14 @@ def _train(job: dict, log) -> None:
     from sedkit.baselines.commands import train_cmd
 
     run = Path(job["run_dir"])
-    resume = (run / "config.yaml").is_file() and (run / "run.json").is_file()
+    args = [job["model"], "--data", job["data"], "--out", str(run), "--device", job["device"],
+            "--threads", str(job["threads"])]
+    if (run / "config.yaml").is_file() and (run / "run.json").is_file():
+        args.append("--resume")  # continue from last.pt with the saved config
+    else:
+        args += ["--config", job["config_file"], "--seed", str(job["seed"])]
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        train_cmd.callback(model=job["model"], data=Path(job["data"]), out=run,
-                           config=None if resume else job["config_file"], sets=(), epochs=None,
-                           device=job["device"], seed=None if resume else job["seed"], resume=resume)
+        train_cmd.main(args=args, prog_name="sedkit train", standalone_mode=False)
 
 
 def _evaluate(job: dict, ev: dict, log) -> dict:

@@ -1,0 +1,105 @@
+"""Throughput of `sedkit bench run` against the obvious alternative: a shell loop of `sedkit train` + `sedkit eval`.
+
+    python -m sedkit.benchmarks.bench_throughput [--seeds 2] [--workers 2] [--epochs 2]
+
+Both train and evaluate the same models of a tiny suite made here (a toy data dir of tone bursts in noise, the
+Turpault classifier with a tiny network, a 2 x 2 train/test grid): the runner with its process pool (each worker
+imports torch once and runs many models), the loop with one `sedkit train` process per model and one
+`sedkit eval` process per evaluation, one after the other. A second `sedkit bench run` of the same suite (all
+cached) is timed too. Prints models per minute of both paths and the ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+
+def make_suite(folder: Path, seeds: int, epochs: int) -> Path:
+    from sedkit.baselines.toydata import make_toy_datadir
+
+    per = {"train": 4, "validation": 2, "eval": 2}
+    a = make_toy_datadir(folder / "short", per_class=per, sr=16000, duration_s=1.0, seed=0)
+    b = make_toy_datadir(folder / "long", per_class=per, sr=16000, duration_s=3.0, seed=1)
+    spec = {"title": "throughput", "paper": "none", "seeds": seeds,
+            "datasets": {"a": {"path": str(a)}, "b": {"path": str(b)}},
+            "models": {"clf": {"model": "classifier", "config": {
+                "net": {"channels": [8, 16]}, "train": {"epochs": epochs, "patience": None},
+                "data": {"batch_size": 4}}}},
+            "tables": [{"id": "grid", "title": "grid", "source": "none", "defaults": {"model": "clf",
+                                                                                      "metric": "f1_macro"},
+                        "rows": [{"id": "a", "label": "a", "train": "a"}, {"id": "b", "label": "b", "train": "b"}],
+                        "columns": [{"id": "a", "label": "a", "test": "a"}, {"id": "b", "label": "b", "test": "b"}]}]}
+    path = folder / "suite.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def shell_loop(suite: Path, out: Path, threads: int) -> tuple[float, int]:
+    """One `sedkit train` per model and one `sedkit eval` per evaluation, sequentially."""
+    from sedkit.benchmarks.cache import Cache
+    from sedkit.benchmarks.runner import plan_suite, resolve_dataset
+    from sedkit.benchmarks.suites import load_suite
+
+    name, spec = load_suite(suite)
+    cache = Cache(out / "plan")
+    ds = {n: resolve_dataset(n, e, "quick", cache, None) for n, e in spec.datasets.items()}
+    plan = plan_suite(name, spec, "quick", list(range(spec.seeds)), cache, "cpu", threads, ds)
+    sedkit = [sys.executable, "-m", "sedkit.cli"]
+    env = {"OMP_NUM_THREADS": str(threads)}
+    t0 = time.perf_counter()
+    for k, job in enumerate(plan.jobs.values()):
+        run = out / f"run{k}"
+        cfg = out / f"run{k}.yaml"
+        cfg.write_text(yaml.safe_dump(job["overrides"]))
+        subprocess.run(sedkit + ["train", job["model"], "--data", job["data"], "--out", str(run), "--config",
+                                 str(cfg), "--seed", str(job["seed"]), "--device", "cpu"],
+                       check=True, capture_output=True, env=_env(env))
+        for ev in job["evals"]:
+            subprocess.run(sedkit + ["eval", str(run), "--data", ev["data"], "--split", ev["split"],
+                                     "--postprocess", ev["postprocess"], "--device", "cpu"],
+                           check=True, capture_output=True, env=_env(env))
+    return time.perf_counter() - t0, len(plan.jobs)
+
+
+def _env(extra: dict) -> dict:
+    import os
+
+    return {**os.environ, **extra}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=2)
+    a = ap.parse_args(argv)
+    from sedkit.benchmarks.runner import run
+
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        suite = make_suite(d, a.seeds, a.epochs)
+        t0 = time.perf_counter()
+        res = run([str(suite)], d / "bench", workers=a.workers, threads=1, echo=lambda s: None)
+        t_bench = time.perf_counter() - t0
+        n = sum(1 for _ in (d / "bench" / "cache" / "runs").glob("*.done.json"))
+        t0 = time.perf_counter()
+        run([str(suite)], d / "bench", workers=a.workers, threads=1, echo=lambda s: None)
+        t_cached = time.perf_counter() - t0
+        t_loop, n_loop = shell_loop(suite, d / "loop", threads=1)
+    assert n == n_loop and res
+    print(f"{n} models (tiny classifier, {a.epochs} epochs) x 2 evaluations each")
+    print(f"shell loop of sedkit train + sedkit eval : {60 * n / t_loop:7.2f} models/min ({t_loop:.1f} s)")
+    print(f"sedkit bench run ({a.workers} workers)        : {60 * n / t_bench:7.2f} models/min ({t_bench:.1f} s)")
+    print(f"sedkit bench run again (all cached)      : {t_cached:.1f} s")
+    print(f"ratio sedkit / loop: {t_loop / t_bench:.2f}x")
+    return t_loop / t_bench
+
+
+if __name__ == "__main__":
+    main()
