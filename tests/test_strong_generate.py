@@ -56,6 +56,19 @@ def test_strong_tsvs_follow_desed_formats_and_the_recipe(strong_set):
     assert man["kind"] == "strong" and man["spec"]["spec"]["scene"]["polyphony_cap"] == 2
 
 
+def test_strong_clip_regenerates_from_its_jams(strong_set, bank, tmp_path):
+    import numpy as np
+
+    from sedkit.synth.audio import read
+    from sedkit.synth.scaper_mix import ScaperView, regenerate
+    from sedkit.synth.soundbank.index import load_soundbank
+
+    out, _ = strong_set
+    view = ScaperView(load_soundbank(bank), tmp_path / "view")
+    regenerate(out / "jams" / "train" / "train_00001.jams", view, tmp_path / "again.wav")
+    np.testing.assert_array_equal(read(tmp_path / "again.wav")[0], read(out / "audio" / "train" / "train_00001.wav")[0])
+
+
 def test_strong_is_identical_whatever_the_workers_and_resumes(strong_set, bank, tmp_path):
     out, man = strong_set
     spec = load_spec(StrongSpec, builtin_spec_path("strong"), {**SIZES, "scene.polyphony_cap": 2})
