@@ -76,7 +76,7 @@ def plot_confusion(res: dict, path: Path) -> None:
 
     cm = np.asarray(res["confusion"], dtype=float)
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(8, 7))
+    fig, ax = plt.subplots(figsize=(7.5, 7.5))
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     n = len(res["labels"])
     for i in range(n):
@@ -89,7 +89,7 @@ def plot_confusion(res: dict, path: Path) -> None:
     ax.set_ylabel("true (eval groups)")
     ax.set_title(f"Built-in bank realism: clip-mean log-mel + logistic regression\n"
                  f"accuracy {res['accuracy']:.3f} (chance {res['chance']:.2f}; well posed in {list(WELL_POSED)})")
-    fig.subplots_adjust(left=0.25, bottom=0.25, right=0.97, top=0.9)
+    fig.subplots_adjust(left=0.3, bottom=0.3, right=0.98, top=0.9)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=90, metadata={"Software": None})
     plt.close(fig)

@@ -29,13 +29,13 @@ FAMILIES = {
 }
 
 
-def device(rng: np.random.Generator, strength: float = 1.0) -> dict:
+def device(rng: np.random.Generator) -> dict:
     """A recording device: band limits, spectral tilt, two resonances/notches, a hiss floor."""
     return dict(lowcut=float(dsp.loguniform(rng, 30, 200)), highcut=float(dsp.loguniform(rng, 7000, 20000)),
-                tilt=float(rng.uniform(-1.0, 1.0) * strength),
+                tilt=float(rng.uniform(-1.0, 1.0)),
                 peaks=[float(x) for x in dsp.loguniform(rng, 200, 8000, 2)],
                 widths=[float(x) for x in rng.uniform(0.2, 0.8, 2)],
-                gains=[float(x) for x in rng.uniform(-3.5, 3.5, 2) * strength],
+                gains=[float(x) for x in rng.uniform(-3.5, 3.5, 2)],
                 hiss_db=float(rng.uniform(-75, -50)))
 
 
