@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from sedkit import __version__
+from sedkit import SedkitError, __version__
 from sedkit.cli import root
 from sedkit.synth.builtin import default_bank, make, make_bank
 from sedkit.synth.builtin.events import CLASSES
@@ -122,3 +122,5 @@ def test_builtin_default_bank_builds_once_into_cache(tmp_path, monkeypatch):
     assert (first / "sedkit_index.csv").stat().st_mtime_ns == stamp  # reused, not rebuilt
     assert [p.name for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock")] == [first.name]
     assert len(load_soundbank(first).foregrounds()) == 40
+    with pytest.raises(SedkitError, match="unknown"):
+        default_bank(seed=1, scale="huge")

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from sedkit import SedkitError, __version__
-from sedkit.synth.builtin.make import make_bank
+from sedkit.synth.builtin.make import load_bank_spec, make_bank
 from sedkit.synth.dataset import MANIFEST
 from sedkit.synth.soundbank.index import INDEX_NAME
 
@@ -49,6 +49,9 @@ def default_bank(seed: int = 0, scale: str = "paper", workers: int = 1) -> Path:
     """
     if not isinstance(seed, int) or seed < 0:
         raise SedkitError(f"builtin bank seed must be a non-negative integer, got {seed!r}")
+    scales = load_bank_spec().scales
+    if scale not in scales:
+        raise SedkitError(f"builtin bank scale {scale!r}: unknown; choose one of {', '.join(sorted(scales))}")
     root = cache_root()
     final = root / f"builtin-v{__version__}-s{seed}-{scale}"
     if _complete(final):
