@@ -94,19 +94,21 @@ def rms_norm(x: np.ndarray) -> np.ndarray:
     return x / r if r > 1e-12 else x
 
 
-def _coarse(n: int, step: int = 64) -> np.ndarray:
-    return np.arange(0, n + step, step)
+def upsample(coarse: np.ndarray, step: int, n: int) -> np.ndarray:
+    """Linear interpolation of values given every ``step`` samples (coarse[k] at sample k*step) to ``n`` samples."""
+    frac = np.arange(step) / step
+    return (coarse[:-1, None] + np.diff(coarse)[:, None] * frac[None, :]).ravel()[:n]
 
 
 def smooth(rng: np.random.Generator, n: int, sr: int, rate_hz: float) -> np.ndarray:
     """A smooth random curve in [-1, 1] with about ``rate_hz`` turning points per second."""
     k = max(2, int(np.ceil(n / sr * rate_hz)) + 2)
     pts = rng.uniform(-1, 1, k)
-    c = _coarse(n)
-    x = c * ((k - 1) / max(n - 1, 1))
+    step = 64
+    x = np.arange(n // step + 2) * (step * (k - 1) / max(n - 1, 1))
     i = np.minimum(x.astype(np.int64), k - 2)
-    fr = (1 - np.cos(np.pi * (x - i))) / 2  # cosine interpolation: smooth, no overshoot
-    return np.interp(np.arange(n), c, pts[i] * (1 - fr) + pts[i + 1] * fr)
+    fr = np.clip((1 - np.cos(np.pi * (x - i))) / 2, 0, 1)  # cosine interpolation: smooth, no overshoot
+    return upsample(pts[i] * (1 - fr) + pts[i + 1] * fr, step, n)
 
 
 def lfo(rng: np.random.Generator, n: int, sr: int, rate_hz: float, depth_db: float) -> np.ndarray:
@@ -189,20 +191,17 @@ def additive(f0: np.ndarray, sr: int, amp_fn, hop: int = 256, fmax: float = 8000
     """Harmonic sum with time-varying amplitudes: ``amp_fn(harmonic_freqs[K, T]) -> amps[K, T]`` at control rate."""
     n = len(f0)
     n_h = max(1, int(min(fmax, sr / 2 * 0.9) / max(float(f0.max()), 1.0)))
-    ctrl = np.arange(0, n + hop, hop)
-    ctrl = ctrl[ctrl < n + hop]
+    ctrl = np.arange(n // hop + 2) * hop
     f0c = np.interp(ctrl, np.arange(n), f0)
     k = np.arange(1, n_h + 1)[:, None]
     amps = amp_fn(k * f0c[None, :])  # (K, T)
-    pos = np.arange(n) / hop
-    i = np.minimum(pos.astype(np.int64), len(ctrl) - 2)
-    fr = pos - i
-    ph = 2 * np.pi * phase_of(f0, sr)
+    z = np.exp(2j * np.pi * phase_of(f0, sr))
+    zk = np.ones(n, dtype=complex)
     p0 = rng.uniform(0, 2 * np.pi, n_h) if rng is not None else np.zeros(n_h)
     out = np.zeros(n)
-    for j in range(n_h):
-        a = amps[j, i] * (1 - fr) + amps[j, i + 1] * fr
-        out += a * np.sin((j + 1) * ph + p0[j])
+    for j in range(n_h):  # sin(k phi + p0) from the powers of exp(i phi): no sin() per harmonic
+        zk *= z
+        out += upsample(amps[j], hop, n) * (zk.imag * np.cos(p0[j]) + zk.real * np.sin(p0[j]))
     return out
 
 
@@ -218,11 +217,15 @@ def sparse_clicks(rng: np.random.Generator, n: int, sr: int, rate_hz: float, amp
 
 def modes(n: int, sr: int, freqs, decays_s, amps, rng: np.random.Generator) -> np.ndarray:
     """Sum of exponentially decaying sinusoids (an impact: dish clink, bell strike)."""
-    t = np.arange(n) / sr
     out = np.zeros(n)
     for f, d, a in zip(freqs, decays_s, amps):
         if f < sr / 2 * 0.95:
-            out += a * np.exp(-t / d) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+            # a * r^t sin(w t + p) is the impulse response of a two-pole resonator: filter an impulse
+            m = min(n, int(6 * d * sr) + 1)  # each mode only until it has decayed by 52 dB
+            r, w, p = np.exp(-1.0 / (d * sr)), 2 * np.pi * f / sr, rng.uniform(0, 2 * np.pi)
+            imp = np.zeros(m)
+            imp[0] = a
+            out[:m] += signal.lfilter([np.sin(p), r * np.sin(w - p)], [1.0, -2 * r * np.cos(w), r * r], imp)
     return out
 
 
