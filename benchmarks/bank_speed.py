@@ -11,11 +11,18 @@ Throughputs are seconds of audio produced per second of wall-clock time.
 from __future__ import annotations
 
 import argparse
+import resource
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+
+def cpu_s() -> float:
+    """CPU seconds of this process and its finished children (worker pools)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def plain_loop(out: Path, scale: str, seed: int = 0) -> tuple[float, float]:
@@ -74,18 +81,21 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", default="small")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--channel-files", type=int, default=8)
+    ap.add_argument("--channel-files", type=int, default=32)
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
+        c0 = cpu_s()
         audio_s, t_plain = plain_loop(Path(tmp) / "plain", a.scale)
+        c1 = cpu_s()
         audio_s2, t_sedkit = sedkit_bank(Path(tmp) / "sedkit", a.scale, a.workers)
-    print(f"bank ({a.scale}, {audio_s / 60:.1f} min of audio)")
-    print(f"  plain sequential loop      : {t_plain:7.1f} s  {audio_s / t_plain:8.1f} audio-s/s")
+        c2 = cpu_s()
+    print(f"bank ({a.scale}, {audio_s / 60:.1f} min of audio); wall time, then CPU time of all processes")
+    print(f"  plain sequential loop      : {t_plain:7.1f} s  {audio_s / t_plain:8.1f} audio-s/s   cpu {c1 - c0:6.1f} s")
     print(f"  sedkit make_bank workers={a.workers}: {t_sedkit:7.1f} s  {audio_s2 / t_sedkit:8.1f} audio-s/s"
-          f"  (+ index, card, manifest)")
+          f"   cpu {c2 - c1:6.1f} s  (+ index, card, manifest)")
     print(f"  ratio sedkit/plain         : {(audio_s2 / t_sedkit) / (audio_s / t_plain):.2f}x")
     cached, fresh = channel_pair(a.channel_files)
-    print(f"render_channel over {a.channel_files} files of 3 s at 44.1 kHz")
+    print(f"render_channel over {a.channel_files} files of 3 s at 44.1 kHz (cached: includes simulating its rooms)")
     print(f"  fresh shoebox per file     : {fresh:8.1f} audio-s/s")
     print(f"  sedkit cached RIR set      : {cached:8.1f} audio-s/s")
     print(f"  ratio cached/fresh         : {cached / fresh:.2f}x")
