@@ -121,9 +121,10 @@ def run_local(jobs: list[dict], workers: int) -> Iterator[tuple[dict, dict]]:
             yield job, res
 
 
-def run_ray(jobs: list[dict], address: str | None, wants_gpu: bool) -> Iterator[tuple[dict, dict]]:
+def run_ray(jobs: list[dict], address: str | None, device: str) -> Iterator[tuple[dict, dict]]:
     """Yield ``(job, result)`` as Ray tasks finish. ``address``: a cluster (``auto``, ``ray://host:port``), or None
-    to start a local Ray instance on this machine (Ray's local mode)."""
+    to start a local Ray instance on this machine (Ray's local mode). Each task asks for one GPU when ``device`` is
+    cuda (an error if the cluster has none), or is auto and the cluster has GPUs."""
     try:
         import ray
     except ImportError:
@@ -137,8 +138,9 @@ def run_ray(jobs: list[dict], address: str | None, wants_gpu: bool) -> Iterator[
                               f"{str(e).splitlines()[0][:200]}") from None
         started = True
     try:
-        gpu = 1 if wants_gpu and ray.cluster_resources().get("GPU", 0) >= 1 else 0
-        if wants_gpu and not gpu:
+        has_gpu = ray.cluster_resources().get("GPU", 0) >= 1
+        gpu = 1 if device in ("cuda", "auto") and has_gpu else 0
+        if device == "cuda" and not gpu:
             raise SedkitError("--device cuda with --executor ray: the Ray cluster has no GPU")
         task = ray.remote(run_job)
         refs = {task.options(num_cpus=job["threads"], num_gpus=gpu, max_retries=0).remote(job): job for job in jobs}
@@ -156,9 +158,9 @@ def run_ray(jobs: list[dict], address: str | None, wants_gpu: bool) -> Iterator[
 
 
 def execute(jobs: list[dict], executor: str, workers: int, address: str | None = None,
-            wants_gpu: bool = False) -> Iterator[tuple[dict, dict]]:
+            device: str = "auto") -> Iterator[tuple[dict, dict]]:
     if executor == "local":
         return run_local(jobs, workers)
     if executor == "ray":
-        return run_ray(jobs, address, wants_gpu)
+        return run_ray(jobs, address, device)
     raise SedkitError(f"unknown executor {executor!r}; expected local or ray")

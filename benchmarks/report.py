@@ -32,7 +32,7 @@ def load(out: Path) -> list[dict]:
         info = json.loads((folder / "suite.json").read_text())
         timing = json.loads((folder / "timing.json").read_text())
         found.append({"name": info["name"], "spec": SuiteSpec.model_validate(info["spec"]), "scale": info["scale"],
-                      "seeds": info["seeds"], "cells": json.loads((folder / "cells.json").read_text()),
+                      "seeds": info["seeds"], "datasets": info.get("datasets", {}), "cells": json.loads((folder / "cells.json").read_text()),
                       "timing": timing, "finished": timing["runs"][-1]["finished_at"]})
     if not found:
         raise SedkitError(f"{out}: no benchmark results (no suites/<suite>/cells.json); run sedkit bench run first")
@@ -122,6 +122,12 @@ def table_md(table, cells: dict[tuple, dict], n_seeds: int) -> str:
     return "\n".join(lines) + note + (f" {table.note}" if table.note else "")
 
 
+def dataset_text(name: str, d: dict) -> str:
+    what = f"sedkit synth {d['generator']}, scale {d['scale']}" if d["generator"] else "given data dir"
+    failed = f", **failed**: {d['error']}" if d["error"] else ""
+    return f"`{name}` ({what}, key sha256 {d['sha256'][:12]}{failed}): `{d['dir']}`"
+
+
 def suite_md(s: dict, figures: dict[str, str]) -> tuple[str, list[dict]]:
     spec: SuiteSpec = s["spec"]
     cells = {(c["table"], c["row"], c["column"]): c for c in s["cells"]}
@@ -130,9 +136,11 @@ def suite_md(s: dict, figures: dict[str, str]) -> tuple[str, list[dict]]:
     total = sum(r["wall_s"] for r in runs)
     parts = [f"## {s['name']}: {spec.title}", f"Paper: {spec.paper}." + (f" {spec.description}" if spec.description
                                                                           else ""),
-             f"**Wall time: {wall:.1f} s** (last run: {runs[-1]['jobs_run']} models trained, "
+             f"**Wall time: {wall:.1f} s** (CPU time {runs[-1].get('cpu_s', float('nan')):.0f} s; last run: "
+             f"{runs[-1]['jobs_run']} models trained, "
              f"{runs[-1]['jobs_cached']} cached; {len(runs)} run(s), {total:.1f} s in all). Scale: {s['scale']}, "
-             f"seeds: {len(s['seeds'])}, executor: {runs[-1]['executor']}."]
+             f"seeds: {len(s['seeds'])}, executor: {runs[-1]['executor']}.",
+             "Datasets: " + "; ".join(dataset_text(n, d) for n, d in s["datasets"].items()) + "."]
     for t in spec.tables:
         parts.append(f"### {t.title}\n\n{table_md(t, cells, len(s['seeds']))}")
         if t.id in figures:

@@ -294,27 +294,37 @@ def paper_number(v) -> float | None:
 
 # ---------------------------------------------------------------- running
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (pool workers, generator workers)."""
+    import resource
+
+    return sum(getattr(resource.getrusage(who), k) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for k in ("ru_utime", "ru_stime"))
+
+
 def run_suite(name: str, suite: SuiteSpec, out: Path, cache: Cache, scale: str, seeds: list[int], device: str,
               executor: str, workers: int, threads: int, address: str | None = None,
               data: dict[str, str] | None = None, soundbank: str | None = None, echo=print) -> dict:
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), cpu_seconds()
     folder = safe_join(out, f"suites/{name}")
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(folder / "suite.json", {"name": name, "spec": resolved(suite), "scale": scale,
-                                              "seeds": seeds})
     datasets = {}
     for ds_name, entry in suite.datasets.items():
         if data and ds_name in data:
             entry = entry.model_copy(update={"generator": None, "path": data[ds_name]})
         datasets[ds_name] = resolve_dataset(ds_name, entry, scale, cache, soundbank)
-    needed = {data_ref(c["fields"][k])[0] for c in plan_suite(name, suite, scale, seeds[:1], cache, device, threads,
-                                                                  datasets).cells for k in ("train", "test")}
+    needed = {data_ref(t.cell_fields(r, c)[k])[0] for t in suite.tables for r in t.rows for c in t.columns
+              for k in ("train", "test")}
     for ds_name in sorted(needed):
         echo(f"[{name}] dataset {ds_name}: " + ("cached" if datasets[ds_name].generator is None
                                                 or Cache.is_done(datasets[ds_name].dir) else "generating"))
         build_dataset(datasets[ds_name], workers)
         if datasets[ds_name].error:
             echo(f"[{name}] dataset {ds_name}: {datasets[ds_name].error}")
+    atomic_write_json(folder / "suite.json", {
+        "name": name, "spec": resolved(suite), "scale": scale, "seeds": seeds,
+        "datasets": {n: {"dir": str(d.dir), "generator": d.generator, "scale": d.gen_scale if d.generator else None,
+                         "sha256": spec_hash(d.key), "error": d.error} for n, d in datasets.items() if n in needed}})
     plan = plan_suite(name, suite, scale, seeds, cache, device, threads, datasets)
     todo = [j for j in plan.jobs.values() if pending(j) and not j["error"]]
     for job in todo:
@@ -325,9 +335,8 @@ def run_suite(name: str, suite: SuiteSpec, out: Path, cache: Cache, scale: str, 
     echo(f"[{name}] {len(plan.jobs)} models to train and evaluate: {len(todo)} to run ({executor}, {workers} "
          f"workers x {threads} threads), {len(plan.jobs) - len(todo) - blocked} cached, {blocked} cannot run")
     errors = {j["id"]: j["error"] for j in plan.jobs.values() if j["error"]}
-    wants_gpu = device == "cuda"
     bar = tqdm(total=len(todo), desc=f"bench {name}", unit="model", disable=None)
-    for job, res in execute(todo, executor, workers, address, wants_gpu):
+    for job, res in execute(todo, executor, workers, address, device):
         bar.update(1)
         if res["error"]:
             errors[job["id"]] = res["error"]
@@ -337,14 +346,17 @@ def run_suite(name: str, suite: SuiteSpec, out: Path, cache: Cache, scale: str, 
     wall = time.perf_counter() - t0
     timing_path = folder / "timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {"runs": []}
+    if timing["runs"] and (timing["runs"][-1]["scale"], timing["runs"][-1].get("seeds")) != (scale, len(seeds)):
+        timing = {"runs": []}  # another scale or seed count: its wall times do not add up with these
     timing["runs"].append({"wall_s": round(wall, 2), "jobs_run": len(todo),
                            "jobs_cached": len(plan.jobs) - len(todo) - blocked, "jobs_blocked": blocked,
                            "executor": executor, "workers": workers, "threads": threads, "scale": scale,
+                           "seeds": len(seeds), "cpu_s": round(cpu_seconds() - cpu0, 1),
                            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
     atomic_write_json(folder / "cells.json", rows)
     atomic_write_json(timing_path, timing)
-    echo(f"[{name}] wall time {wall:.1f} s ({len(todo)} models run, {sum(r['status'] == 'ok' for r in rows)}/"
-         f"{len(rows)} cells complete)")
+    echo(f"[{name}] wall time {wall:.1f} s, CPU time {timing['runs'][-1]['cpu_s']:.0f} s ({len(todo)} models run, "
+         f"{sum(r['status'] == 'ok' for r in rows)}/{len(rows)} cells complete)")
     return {"name": name, "wall_s": wall, "rows": rows}
 
 
