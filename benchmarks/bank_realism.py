@@ -11,7 +11,6 @@ Without ``--bank`` the cached default bank (``sedkit.synth.builtin.default_bank`
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 

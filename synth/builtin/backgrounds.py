@@ -13,16 +13,19 @@ from sedkit.synth.builtin import dsp
 
 def room_tone_cluster(rng):
     return dict(mains=float(rng.choice([50.0, 60.0])), alpha=float(rng.uniform(0.6, 1.6)),
-                hum_db=float(rng.uniform(-20, 0)), odd=float(rng.uniform(0.3, 1.0)), cut=float(dsp.loguniform(rng, 2000, 9000)))
+                hum_db=float(rng.uniform(-20, 0)), odd=float(rng.uniform(0.3, 1.0)),
+                cut=float(dsp.loguniform(rng, 2000, 9000)))
 
 
 def room_tone(rng, n, sr, c):
-    air = dsp.noise(rng, n, sr, lambda f: -10 * c["alpha"] * np.log10(np.maximum(f, 20) / 100) + dsp.band_db(f, 30, c["cut"]))
+    air = dsp.noise(rng, n, sr, lambda f: dsp.power_law_db(f, c["alpha"], 100) + dsp.band_db(f, 30, c["cut"]))
     amps = 10 ** (rng.uniform(-30, 0, 8) / 20)
     amps[1::2] *= 1 - c["odd"]
-    hum = dsp.rms_norm(dsp.wavetable(dsp.phase_of(np.full(n, c["mains"]) * dsp.track(rng, n, sr, 0.2, 0.002), sr), amps))
+    mains = np.full(n, c["mains"]) * dsp.track(rng, n, sr, 0.2, 0.002)
+    hum = dsp.rms_norm(dsp.wavetable(dsp.phase_of(mains, sr), amps))
     hum *= dsp.lfo(rng, n, sr, 0.3, 3)
-    ticks = dsp.resonator(dsp.sparse_clicks(rng, n, sr, rng.uniform(0, 1.5), 0.5), sr, dsp.loguniform(rng, 1500, 6000), 8)
+    clicks = dsp.sparse_clicks(rng, n, sr, rng.uniform(0, 1.5), 0.5)
+    ticks = dsp.resonator(clicks, sr, dsp.loguniform(rng, 1500, 6000), 8)
     return air * dsp.lfo(rng, n, sr, 0.2, 2) + dsp.db(c["hum_db"]) * hum + 0.3 * ticks
 
 
@@ -47,7 +50,7 @@ def street_cluster(rng):
 
 
 def street(rng, n, sr, c):
-    rumble = dsp.noise(rng, n, sr, lambda f: -10 * c["alpha"] * np.log10(np.maximum(f, 20) / 50)
+    rumble = dsp.noise(rng, n, sr, lambda f: dsp.power_law_db(f, c["alpha"], 50)
                        + dsp.band_db(f, 20, c["cut"], 1))
     car = dsp.noise(rng, n, sr, lambda f: dsp.band_db(f, 80, 4000, 1) + dsp.tilt_db(f, -4))
     t = np.arange(n) / sr
@@ -82,7 +85,7 @@ def rain_cluster(rng):
 
 
 def rain(rng, n, sr, c):
-    hiss = dsp.noise(rng, n, sr, lambda f: -10 * c["alpha"] * np.log10(np.maximum(f, 20) / 1000) + dsp.band_db(f, 300, None))
+    hiss = dsp.noise(rng, n, sr, lambda f: dsp.power_law_db(f, c["alpha"]) + dsp.band_db(f, 300, None))
     drops = dsp.resonator(dsp.sparse_clicks(rng, n, sr, c["rate"], 0.7), sr, c["drop"], 2)
     if c["roof"] > 0.5:  # drops on a surface: lower, duller thuds
         drops = drops + dsp.resonator(dsp.sparse_clicks(rng, n, sr, c["rate"] / 4, 0.5), sr, c["drop"] / 5, 3)
@@ -95,7 +98,7 @@ def coloured_noise_cluster(rng):
 
 
 def coloured_noise(rng, n, sr, c):
-    col = lambda a: dsp.noise(rng, n, sr, lambda f: -10 * a * np.log10(np.maximum(f, 20) / 1000))  # noqa: E731
+    col = lambda a: dsp.noise(rng, n, sr, lambda f: dsp.power_law_db(f, a))  # noqa: E731
     w = 0.5 + 0.5 * dsp.smooth(rng, n, sr, c["drift"])
     return (col(c["a0"]) * w + col(c["a1"]) * (1 - w)) * dsp.lfo(rng, n, sr, c["drift"] * 2, 3)
 

@@ -83,7 +83,7 @@ def render_channel(x: np.ndarray, sr: int, rng: np.random.Generator, strength: f
     r = np.sqrt(np.mean(y * y)) + 1e-12
     y = compress(y, sr, 20 * np.log10(r) + rng.uniform(0, 6) - 2 * s, 1 + 1.5 * s)
     # noise floor: pinkish, 46 dB below the signal at strength 1, 30 dB at strength 3
-    floor = dsp.noise(rng, len(y), sr, lambda f: -10 * np.log10(np.maximum(f, 20) / 1000))
+    floor = dsp.noise(rng, len(y), sr, lambda f: dsp.power_law_db(f, 1.0))
     y = dsp.rms_norm(y) + floor * dsp.db(-(54 - 8 * s) + rng.uniform(-3, 3))
     y *= rms_in
     peak = np.max(np.abs(y))

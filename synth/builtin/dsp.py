@@ -40,6 +40,11 @@ def band_db(f: np.ndarray, lo: float, hi: float, order: float = 2.0) -> np.ndarr
     return out
 
 
+def power_law_db(f: np.ndarray, alpha: float, ref: float = 1000.0) -> np.ndarray:
+    """1/f^alpha power spectrum in dB, 0 dB at ``ref`` (alpha 0 white, 1 pink, 2 brown)."""
+    return -10 * alpha * np.log10(np.maximum(f, 20) / ref)
+
+
 def tilt_db(f: np.ndarray, db_per_oct: float, ref: float = 1000.0) -> np.ndarray:
     return db_per_oct * np.log2(np.maximum(f, 20.0) / ref)
 

@@ -65,13 +65,11 @@ def vacuum_cleaner(rng, n, sr, c):
     a2 = dsp.noise(rng, n, sr, shape(air_c * 2 ** rng.uniform(-0.8, 0.8)))  # nozzle moves: band wanders
     w = 0.5 + 0.5 * dsp.smooth(rng, n, sr, rng.uniform(0.3, 1.5))
     air = a1 * w + a2 * (1 - w)
-    t = np.arange(n) / sr
     wf = c["whine"] * 2 ** rng.normal(0, 0.2) * (0.5 + 0.5 * dsp.ramp(n, sr, up, down))
     ph = dsp.phase_of(wf * dsp.track(rng, n, sr, 0.5, 0.01), sr)
     whine = np.sin(2 * np.pi * ph) + 0.3 * np.sin(4 * np.pi * ph)
     hum = _motor(rng, n, sr, c["f0"] * 2 ** rng.normal(0, 0.2), -6, None, 0.02, up, down)
     x = air + dsp.db(c["whine_db"] + rng.normal(0, 3)) * whine * 1.2 + dsp.db(c["hum_db"]) * hum
-    del t
     return x * dsp.lfo(rng, n, sr, rng.uniform(0.3, 1.0), rng.uniform(1, 4)) * dsp.ramp(n, sr, up, down)
 
 

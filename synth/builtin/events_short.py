@@ -156,10 +156,14 @@ def cat(rng, n, sr, c):
         arch = np.sin(np.pi * np.minimum(t ** rng.uniform(0.5, 1.2), 1))
         f0 = c["f0"] * 2 ** rng.normal(0, 0.2) * (0.65 + 0.35 * arch) * dsp.track(rng, L, sr, 6, 0.02)
         hop = 256
-        fc_track = c["formant"] * 2 ** rng.normal(0, 0.15) * (0.55 + 0.6 * np.sin(np.pi * np.linspace(0, 1, L // hop + 2)))
-        v = dsp.additive(f0, sr, lambda hf: formant_amps(hf, [fc_track[None, :hf.shape[1]], fc_track[None, :hf.shape[1]] * 2.5],
-                                                           [700, 1200], [1.0, 0.3 + 0.5 * c["nasal"]]),
-                         hop=hop, fmax=9000, rng=rng)
+        mouth = 0.55 + 0.6 * np.sin(np.pi * np.linspace(0, 1, L // hop + 2))  # opens then closes: "me-ow"
+        fc = (c["formant"] * 2 ** rng.normal(0, 0.15) * mouth)[None, :]
+
+        def amps(hf, fc=fc):
+            f1 = fc[:, :hf.shape[1]]
+            return formant_amps(hf, [f1, f1 * 2.5], [700, 1200], [1.0, 0.3 + 0.5 * c["nasal"]])
+
+        v = dsp.additive(f0, sr, amps, hop=hop, fmax=9000, rng=rng)
         v = dsp.rms_norm(v) + 0.03 * dsp.bandpass(rng.standard_normal(L), sr, 2000, None)
         dsp.add_at(out, v * dsp.ad_env(L, sr, 0.06, 0.12, max(0.0, L / sr - 0.25)), pos)
         pos += L + int(rng.uniform(0.1, 0.8) * sr)
@@ -187,9 +191,10 @@ def speech(rng, n, sr, c):
     i = int(rng.uniform(0, 0.02) * fr)
     vowel = VOWELS[rng.integers(len(VOWELS))]
     F[:, :] = vowel[:, None]
+    cons_w = np.array([c["fric"] * 0.6, 0.3, 0.7 - c["fric"] * 0.6, 0.3])
+    cons_p = cons_w / np.sum(cons_w)
     while i < T:
-        cons = rng.choice(["fric", "plos", "none", "nasal"], p=[c["fric"] * 0.6, 0.3, 0.7 - c["fric"] * 0.6, 0.3]
-                          / np.sum([c["fric"] * 0.6, 0.3, 0.7 - c["fric"] * 0.6, 0.3]))
+        cons = rng.choice(["fric", "plos", "none", "nasal"], p=cons_p)
         cl = int(rng.uniform(0.03, 0.1) * fr)
         if cons == "fric":
             fric[i:i + cl] = 1

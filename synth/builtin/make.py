@@ -86,7 +86,8 @@ def plan(spec: BankSpec, scale: str) -> list[Entry]:
     out = []
     for label in events.CLASSES:
         for split, g, k in _assign(sc.foregrounds.get(label, (0, 0, 0)), sc.groups):
-            out.append(Entry(f"{split}/foreground/{label}/{label}_g{g:02d}_{k:04d}.wav", "foreground", label, split, g, k))
+            path = f"{split}/foreground/{label}/{label}_g{g:02d}_{k:04d}.wav"
+            out.append(Entry(path, "foreground", label, split, g, k))
     for fam in backgrounds.FAMILIES:
         for split, g, k in _assign(sc.backgrounds, sc.background_groups):
             out.append(Entry(f"{split}/background/{fam}/{fam}_g{g:02d}_{k:04d}.wav", "background", fam, split, g, k))
