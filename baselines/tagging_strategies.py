@@ -26,7 +26,9 @@ from sedkit.baselines.trainer import Strategy, make_optimizer
 
 
 def bce(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.binary_cross_entropy(p.float().clamp(1e-7, 1 - 1e-7), y.float())
+    """BCE on probabilities, in float32 outside autocast (torch refuses BCE on probabilities under CUDA AMP)."""
+    with torch.autocast(device_type=p.device.type, enabled=False):
+        return F.binary_cross_entropy(p.float().clamp(1e-7, 1 - 1e-7), y.float())
 
 
 class ModelStrategy(Strategy):
