@@ -195,7 +195,11 @@ def render(out: str | Path) -> Path:
     atomic_write_text(out / "results.csv", buf.getvalue())
     head = ["# sedkit benchmark report", f"Generated {meta['created']} from `{out}`, sedkit commit {commit}. "
             "Each table is laid out like the paper's; each finding says whether the paper's ordering holds on "
-            "our cells, with our margin and the paper's (in the table's unit).",
+            "our cells, with our margin and the paper's (in the table's unit)."
+            + (" **Quick scale** (tiny datasets, tiny networks, a few epochs on CPU) checks that every suite runs "
+               "end to end; its figures are far from the papers' and most orderings are within seed noise. "
+               "Replicating needs `--scale paper` (the papers' sizes, meant for a GPU)."
+               if any(s["scale"] == "quick" for s in suites) else ""),
             "| suite | paper | wall time (s) | cells complete | findings that hold |\n|---|---|---|---|---|\n"
             + "\n".join(summary)]
     path = out / "report.md"

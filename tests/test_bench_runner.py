@@ -31,7 +31,7 @@ def tiny_suite(folder: Path, seeds: int = 2) -> Path:
     spec = {
         "title": "Tiny suite", "paper": "Nobody et al. 2099", "seeds": seeds,
         "datasets": {"a": {"path": str(a)}, "b": {"path": str(b)}},
-        "models": {"clf": TINY_MODEL},
+        "models": {"clf": TINY_MODEL, "later": {**TINY_MODEL, "unavailable": "needs a feature not built yet"}},
         "tables": [
             {"id": "grid", "title": "Table 1: F (%)", "source": "Nobody et al., Table 1", "percent": True,
              "row_header": ["Method", "Train"], "plot": "heatmap", "defaults": {"metric": "f1_macro", "model": "clf"},
@@ -41,7 +41,8 @@ def tiny_suite(folder: Path, seeds: int = 2) -> Path:
             {"id": "ap", "title": "Table 2: mAP", "source": "Nobody et al., Table 2", "plot": "bars",
              "defaults": {"metric": "map", "model": "clf", "train": "a"},
              "rows": [{"id": "map", "label": "MAP", "paper": [0.5]},
-                      {"id": "ap-a", "label": "a", "metric": "per_class.a.ap"}],
+                      {"id": "ap-a", "label": "a", "metric": "per_class.a.ap"},
+                      {"id": "later", "label": "later", "model": "later"}],
              "columns": [{"id": "clf", "label": "classifier"}]},
         ],
         "findings": [{"claim": "same length is best", "better": ["a:a"], "worse": ["b:a"]}],
@@ -63,7 +64,7 @@ def pending_models(suite: Path, out: Path) -> int:
     cache = Cache(out / "cache")
     ds = {n: runner.resolve_dataset(n, e, "quick", cache, None) for n, e in spec.datasets.items()}
     plan = runner.plan_suite(name, spec, "quick", list(range(spec.seeds)), cache, "auto", 1, ds)
-    return sum(runner.pending(j) for j in plan.jobs.values())
+    return sum(runner.pending(j) for j in plan.jobs.values() if not j["error"])
 
 
 def last_run(out: Path) -> dict:
@@ -84,8 +85,10 @@ def test_run_writes_report_tables_findings_and_figures(local_run):
     for f in ("results.csv", "results.json", "report.md", "figures/tiny-grid.png", "figures/tiny-ap.png"):
         assert (out / f).is_file(), f
     res = json.loads((out / "results.json").read_text())
-    cells = res["cells"]
+    cells = [c for c in res["cells"] if c["row"] != "later"]
     assert len(cells) == 6 and all(c["status"] == "ok" and c["n_seeds"] == 2 for c in cells)
+    later = [c for c in res["cells"] if c["row"] == "later"]
+    assert later[0]["status"] == "failed" and "needs a feature not built yet" in later[0]["error"]
     assert all(c["device"] == "cpu" and c["git_commit"] and c["wall_s"] > 0 for c in cells)
     grid = {(c["row"], c["column"]): c for c in cells if c["table"] == "grid"}
     assert grid[("a", "a")]["paper"] == "50.0±1.0" and grid[("a", "a")]["paper_value"] == 50.0
@@ -103,7 +106,7 @@ def test_rerun_reuses_cache_and_report_rerenders(local_run):
     suite, out = local_run
     before = values(out)
     runner.run([str(suite)], out, workers=1, threads=1, echo=lambda s: None)
-    assert last_run(out)["jobs_run"] == 0 and last_run(out)["jobs_cached"] == 4
+    assert last_run(out)["jobs_run"] == 0 and last_run(out)["jobs_cached"] == 4 and last_run(out)["jobs_blocked"] == 2
     assert values(out) == before
     (out / "report.md").unlink()
     r = CliRunner().invoke(root, ["bench", "report", str(out)])
@@ -137,7 +140,7 @@ def test_killed_run_resumes_only_unfinished_models(tmp_path):
     assert {name: (runs / name / "best.pt").stat().st_mtime_ns for name in finished} == stamps  # not retrained
     assert len(list(runs.glob("*.done.json"))) == 4
     cells = json.loads((out / "results.json").read_text())["cells"]
-    assert all(c["status"] == "ok" and c["n_seeds"] == 2 for c in cells)
+    assert all(c["status"] == "ok" and c["n_seeds"] == 2 for c in cells if c["row"] != "later")
 
 
 def test_ray_executor_gives_the_same_results(local_run, tmp_path):

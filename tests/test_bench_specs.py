@@ -126,3 +126,23 @@ def test_perf_finds_scripts_and_reads_ratios():
     assert ratio_of({"ratio": 3.0}, "") == 3.0
     assert ratio_of(None, "a: 1\nratio sedkit / plain: 4.20x\n") == pytest.approx(4.2)
     assert ratio_of(None, "nothing") is None
+
+
+@pytest.mark.parametrize("name", suite_names())
+def test_builtin_suite_model_configs_validate_at_both_scales(name):
+    """Each suite model's merged config passes its model's own spec (catches drift in specs/models/)."""
+    from sedkit.baselines import pooling, sed_models, turpault, wler
+    from sedkit.benchmarks.runner import deep_merge, model_overrides
+    from sedkit.specs import builtin_spec_path, load_spec, read_yaml
+
+    specs = {"sedkit.baselines.turpault:build": turpault.TurpaultSpec, "sedkit.baselines.wler:build": wler.KumarSpec,
+             "sedkit.baselines.pooling:build": pooling.DeshmukhSpec}
+    _, suite = load_suite(name)
+    for scale in ("quick", "paper"):
+        for ref in suite.models.values():
+            cfg = deep_merge(read_yaml(builtin_spec_path(f"models/{ref.model}")), model_overrides(ref, scale))
+            target = MODELS[ref.model]
+            if target in specs:
+                load_spec(specs[target], data=cfg)
+            else:
+                load_spec(sed_models.SEDModelSpec, data=sed_models.with_base(cfg))

@@ -69,10 +69,11 @@ def slug(label) -> str:
     return re.sub(r"[^a-z0-9.+]+", "-", text.lower()).strip("-") or "x"
 
 
-class Row(CellFields):
+class Labelled(CellFields):
+    """A row or a column: a label (a list for multi-level headers) and an id (default: the label's slug)."""
+
     id: str | None = None
     label: str | list[str]
-    paper: list[float | str | None] = []
 
     @model_validator(mode="after")
     def _id(self):
@@ -81,18 +82,14 @@ class Row(CellFields):
         return self
 
 
-class Column(CellFields):
-    id: str | None = None
-    label: str | list[str]
+class Row(Labelled):
+    paper: list[float | str | None] = []
+
+
+class Column(Labelled):
     x: float | None = None  # position on the x axis of a `lines` plot (e.g. the SNR)
     panel: str | None = None  # the panel of a `lines` / `bars` plot (e.g. the metric)
     percent: bool | None = None  # overrides the table's `percent` for this column
-
-    @model_validator(mode="after")
-    def _id(self):
-        if self.id is None:
-            self.id = slug(self.label)
-        return self
 
 
 class Table(Spec):
