@@ -62,12 +62,12 @@ def model_config(model: str, config: str | None, sets: tuple[str, ...], epochs: 
     return cfg
 
 
-def _clean(x):
+def json_safe(x):
     """JSON-safe metrics: NaN/inf -> None."""
     if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
+        return {k: json_safe(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
+        return [json_safe(v) for v in x]
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
@@ -76,7 +76,7 @@ def _clean(x):
 def update_metrics(run: Path, key: str, metrics: dict) -> None:
     path = run / "metrics.json"
     old = json.loads(path.read_text()) if path.exists() else {}
-    old[key] = _clean(metrics)
+    old[key] = json_safe(metrics)
     atomic_write_json(path, old)
 
 
@@ -93,7 +93,7 @@ def run_stages(entry, run: Path, device, resume: bool) -> None:
                      entry.seed, st.select_metric, st.patience, resume=resume)
         if not (resume and done.exists()):
             summary = tr.fit()
-            atomic_write_json(done, _clean(summary))
+            atomic_write_json(done, json_safe(summary))
         tr.load_best()
         if st.after is not None:
             st.after(st.strategy)
@@ -194,7 +194,7 @@ def eval_scores(folder: Path, data: Path, split: str) -> None:
     keep = [k for k, n in enumerate(names) if n in row]
     y = table.targets(dd.classes)[[row[names[k]] for k in keep]]
     m = tagging_metrics(y, scores[keep], dd.classes)
-    atomic_write_json(folder / "tagging_metrics.json", _clean(m))
+    atomic_write_json(folder / "tagging_metrics.json", json_safe(m))
     click.echo(f"{folder} {split}: {summary_line(m)}")
 
 
