@@ -15,16 +15,17 @@ import time
 from pathlib import Path
 
 from sedkit import SedkitError
-from sedkit.benchmarks.suites.spec import SuiteSpec
+from sedkit.benchmarks.suites.spec import SuiteSpec, suite_names
 from sedkit.synth.io import atomic_write_json, atomic_write_text
 
+TIE = 1e-9  # margins this small are float noise: equal cells
 CSV_COLUMNS = ["suite", "table", "row", "column", "row_label", "column_label", "metric", "model", "train", "test",
                "split", "postprocess", "mean", "std", "n_seeds", "values", "paper", "wall_s", "device", "git_commit",
                "status", "error"]
 
 
 def load(out: Path) -> list[dict]:
-    """The suites found under ``out/suites/`` in the order they were run."""
+    """The suites found under ``out/suites/``: the built-in ones in their order, then the others by name."""
     found = []
     for folder in sorted((out / "suites").glob("*")):
         if not (folder / "cells.json").is_file():
@@ -33,10 +34,11 @@ def load(out: Path) -> list[dict]:
         timing = json.loads((folder / "timing.json").read_text())
         found.append({"name": info["name"], "spec": SuiteSpec.model_validate(info["spec"]), "scale": info["scale"],
                       "seeds": info["seeds"], "datasets": info.get("datasets", {}), "cells": json.loads((folder / "cells.json").read_text()),
-                      "timing": timing, "finished": timing["runs"][-1]["finished_at"]})
+                      "timing": timing})
     if not found:
         raise SedkitError(f"{out}: no benchmark results (no suites/<suite>/cells.json); run sedkit bench run first")
-    return sorted(found, key=lambda s: s["finished"])
+    order = suite_names()
+    return sorted(found, key=lambda s: (order.index(s["name"]) if s["name"] in order else len(order), s["name"]))
 
 
 def fmt(v: float | None, digits: int) -> str:
@@ -69,7 +71,7 @@ def finding_result(spec: SuiteSpec, finding, cells: dict[tuple, dict]) -> dict:
     stds = [c["std"] for c in better + worse if c and c["std"] is not None]
     spread = max(stds) if stds else None
     n = min((c["n_seeds"] for c in better + worse if c), default=0)
-    status = "unknown" if ours is None else ("holds" if ours > 0 else "does not hold")
+    status = "unknown" if ours is None else ("holds" if ours > TIE else "does not hold")  # a tie does not hold
     return {"claim": finding.claim, "status": status, "ours_margin": ours, "paper_margin": paper, "spread": spread,
             "n_seeds": n, "within_noise": bool(ours is not None and spread is not None and abs(ours) < spread)}
 
@@ -132,14 +134,15 @@ def suite_md(s: dict, figures: dict[str, str]) -> tuple[str, list[dict]]:
     spec: SuiteSpec = s["spec"]
     cells = {(c["table"], c["row"], c["column"]): c for c in s["cells"]}
     runs = s["timing"]["runs"]
-    wall = runs[-1]["wall_s"]
-    total = sum(r["wall_s"] for r in runs)
+    total, cpu = sum(r["wall_s"] for r in runs), sum(r.get("cpu_s", 0.0) for r in runs)
+    cut = sum(not r.get("finished", True) for r in runs)
+    resumed = f", {cut} of them interrupted and resumed from the cache" if cut else ""
     parts = [f"## {s['name']}: {spec.title}", f"Paper: {spec.paper}." + (f" {spec.description}" if spec.description
                                                                           else ""),
-             f"**Wall time: {wall:.1f} s** (CPU time {runs[-1].get('cpu_s', float('nan')):.0f} s; last run: "
-             f"{runs[-1]['jobs_run']} models trained, "
-             f"{runs[-1]['jobs_cached']} cached; {len(runs)} run(s), {total:.1f} s in all). Scale: {s['scale']}, "
-             f"seeds: {len(s['seeds'])}, executor: {runs[-1]['executor']}.",
+             f"**Wall time: {total:.1f} s** over {len(runs)} run(s){resumed}; CPU time {cpu:.0f} s. Last run: "
+             f"{runs[-1]['wall_s']:.1f} s, {runs[-1]['jobs_run']} models trained, {runs[-1]['jobs_cached']} cached, "
+             f"{runs[-1].get('jobs_blocked', 0)} could not run. Scale: {s['scale']}, seeds: {len(s['seeds'])}, executor: "
+             f"{runs[-1]['executor']} ({runs[-1]['workers']} workers x {runs[-1]['threads']} threads).",
              "Datasets: " + "; ".join(dataset_text(n, d) for n, d in s["datasets"].items()) + "."]
     for t in spec.tables:
         parts.append(f"### {t.title}\n\n{table_md(t, cells, len(s['seeds']))}")
@@ -178,13 +181,15 @@ def render(out: str | Path) -> Path:
         all_cells += [{"suite": s["name"], **c} for c in s["cells"]]
         holds = sum(f["status"] == "holds" for f in findings)
         ok = sum(c["status"] == "ok" for c in s["cells"])
-        summary.append(f"| {s['name']} | {s['spec'].paper} | {s['timing']['runs'][-1]['wall_s']:.1f} | "
+        summary.append(f"| {s['name']} | {s['spec'].paper} | {sum(r['wall_s'] for r in s['timing']['runs']):.1f} | "
                        f"{ok}/{len(s['cells'])} | {holds}/{len(findings)} |")
     commit = git_commit()
     meta = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "git_commit": commit,
             "suites": {s["name"]: {"title": s["spec"].title, "paper": s["spec"].paper, "scale": s["scale"],
-                                   "seeds": s["seeds"], "wall_s": s["timing"]["runs"][-1]["wall_s"],
-                                   "wall_s_all_runs": round(sum(r["wall_s"] for r in s["timing"]["runs"]), 2),
+                                   "seeds": s["seeds"],
+                                   "wall_s": round(sum(r["wall_s"] for r in s["timing"]["runs"]), 2),
+                                   "cpu_s": round(sum(r.get("cpu_s", 0.0) for r in s["timing"]["runs"]), 1),
+                                   "wall_s_last_run": s["timing"]["runs"][-1]["wall_s"],
                                    "runs": s["timing"]["runs"]} for s in suites}}
     atomic_write_json(out / "results.json", {"meta": meta, "cells": all_cells, "findings": all_findings})
     buf = io.StringIO()

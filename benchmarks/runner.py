@@ -189,6 +189,11 @@ def plan_suite(name: str, suite: SuiteSpec, scale: str, seeds: list[int], cache:
                 (tr_name, tr_sub), (te_name, te_sub) = data_ref(f["train"]), data_ref(f["test"])
                 tr, te = datasets[tr_name], datasets[te_name]
                 for seed in seeds:
+                    if ref.unavailable:  # reported, never trained (not even when another ref has the same key)
+                        plan.cells.append({"table": t.id, "row": r.id, "column": c.id, "seed": seed, "fields": f,
+                                           "metric": f["metric"], "job": None, "eval": None,
+                                           "blocked": f"model {f['model']} not available: {ref.unavailable}"})
+                        continue
                     rkey = {"model": model_key(ref.model, ov), "data": [tr.hash, tr_sub], "seed": seed}
                     rid = short_hash(rkey)
                     job = plan.jobs.get(rid)
@@ -197,9 +202,7 @@ def plan_suite(name: str, suite: SuiteSpec, scale: str, seeds: list[int], cache:
                             "id": rid, "key": rkey, "model": ref.model, "overrides": ov, "seed": seed,
                             "run_dir": str(cache.entry("runs", f"{ref.model}-s{seed}", rkey)),
                             "data": str(tr.data_dir(tr_sub)), "device": device, "threads": threads,
-                            "git_commit": commit, "evals": [],
-                            "error": tr.error or (f"model {f['model']} not available: {ref.unavailable}"
-                                                  if ref.unavailable else None),
+                            "git_commit": commit, "evals": [], "error": tr.error,
                             "label": f"{name}: {f['model']} on {f['train']} seed {seed}"}
                         job["config_file"] = str(Path(job["run_dir"]) / "bench_config.yaml")
                     ekey = {"run": rid, "data": [te.hash, te_sub], "split": f["split"],
@@ -241,6 +244,9 @@ def collect(suite: SuiteSpec, plan: Plan, errors: dict[str, str]) -> list[dict]:
         t, r, col = suite.cell(f"{tid}/{rid}:{cid}")
         vals, wall, devices, commits, problems = [], 0.0, set(), set(), []
         for c in cells:
+            if c.get("blocked"):
+                problems.append(c["blocked"])
+                continue
             job, ev = evals[c["eval"]]
             run, folder = Path(job["run_dir"]), Path(ev["dir"])
             if not (Cache.is_done(run) and Cache.is_done(folder)):
@@ -302,12 +308,36 @@ def cpu_seconds() -> float:
                for k in ("ru_utime", "ru_stime"))
 
 
+class Timing:
+    """``suites/<suite>/timing.json``: one entry per run of the suite, rewritten as its models finish, so a killed
+    run keeps the time it spent (``finished: false``). Entries of another scale or seed count are dropped. CPU time
+    counts this process and the workers it has joined (pool workers at the end of the run; not Ray's)."""
+
+    def __init__(self, path: Path, **info):
+        self.path = path
+        self.data = json.loads(path.read_text()) if path.is_file() else {"runs": []}
+        runs = self.data["runs"]
+        if runs and (runs[-1].get("scale"), runs[-1].get("seeds")) != (info["scale"], info["seeds"]):
+            self.data = {"runs": []}
+        self.t0, self.cpu0 = time.perf_counter(), cpu_seconds()
+        self.entry = {**info, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "finished": False, "jobs_run": 0,
+                      "jobs_cached": 0, "jobs_blocked": 0}
+        self.data["runs"].append(self.entry)
+        self.update()
+
+    def update(self, **fields) -> None:
+        self.entry.update(fields, wall_s=round(time.perf_counter() - self.t0, 2),
+                          cpu_s=round(cpu_seconds() - self.cpu0, 1), updated_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        atomic_write_json(self.path, self.data)
+
+
 def run_suite(name: str, suite: SuiteSpec, out: Path, cache: Cache, scale: str, seeds: list[int], device: str,
               executor: str, workers: int, threads: int, address: str | None = None,
               data: dict[str, str] | None = None, soundbank: str | None = None, echo=print) -> dict:
-    t0, cpu0 = time.perf_counter(), cpu_seconds()
     folder = safe_join(out, f"suites/{name}")
     folder.mkdir(parents=True, exist_ok=True)
+    timing = Timing(folder / "timing.json", scale=scale, seeds=len(seeds), executor=executor, workers=workers,
+                    threads=threads)
     datasets = {}
     for ds_name, entry in suite.datasets.items():
         if data and ds_name in data:
@@ -332,32 +362,29 @@ def run_suite(name: str, suite: SuiteSpec, out: Path, cache: Cache, scale: str, 
             Cache.start(Path(job["run_dir"]), job["key"])
             atomic_write_text(job["config_file"], yaml.safe_dump(job["overrides"], sort_keys=True))
     blocked = sum(1 for j in plan.jobs.values() if j["error"])
+    unavailable = sum(1 for c in plan.cells if c.get("blocked"))
     echo(f"[{name}] {len(plan.jobs)} models to train and evaluate: {len(todo)} to run ({executor}, {workers} "
-         f"workers x {threads} threads), {len(plan.jobs) - len(todo) - blocked} cached, {blocked} cannot run")
+         f"workers x {threads} threads), {len(plan.jobs) - len(todo) - blocked} cached, {blocked} cannot run"
+         + (f"; {unavailable} cell values need models that are not available yet" if unavailable else ""))
     errors = {j["id"]: j["error"] for j in plan.jobs.values() if j["error"]}
+    timing.update(jobs_cached=len(plan.jobs) - len(todo) - blocked, jobs_blocked=blocked)
     bar = tqdm(total=len(todo), desc=f"bench {name}", unit="model", disable=None)
+    done = 0
     for job, res in execute(todo, executor, workers, address, device):
         bar.update(1)
+        done += 1
+        timing.update(jobs_run=done)
         if res["error"]:
             errors[job["id"]] = res["error"]
             echo(f"[{name}] failed: {job['label']}: {res['error']}")
     bar.close()
     rows = collect(suite, plan, errors)
-    wall = time.perf_counter() - t0
-    timing_path = folder / "timing.json"
-    timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {"runs": []}
-    if timing["runs"] and (timing["runs"][-1]["scale"], timing["runs"][-1].get("seeds")) != (scale, len(seeds)):
-        timing = {"runs": []}  # another scale or seed count: its wall times do not add up with these
-    timing["runs"].append({"wall_s": round(wall, 2), "jobs_run": len(todo),
-                           "jobs_cached": len(plan.jobs) - len(todo) - blocked, "jobs_blocked": blocked,
-                           "executor": executor, "workers": workers, "threads": threads, "scale": scale,
-                           "seeds": len(seeds), "cpu_s": round(cpu_seconds() - cpu0, 1),
-                           "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
     atomic_write_json(folder / "cells.json", rows)
-    atomic_write_json(timing_path, timing)
-    echo(f"[{name}] wall time {wall:.1f} s, CPU time {timing['runs'][-1]['cpu_s']:.0f} s ({len(todo)} models run, "
+    timing.update(finished=True)
+    run_info = timing.entry
+    echo(f"[{name}] wall time {run_info['wall_s']:.1f} s, CPU time {run_info['cpu_s']:.0f} s ({done} models run, "
          f"{sum(r['status'] == 'ok' for r in rows)}/{len(rows)} cells complete)")
-    return {"name": name, "wall_s": wall, "rows": rows}
+    return {"name": name, "wall_s": run_info["wall_s"], "rows": rows}
 
 
 def default_workers(executor: str, workers: int | None, threads: int | None) -> tuple[int, int]:

@@ -88,6 +88,8 @@ def test_findings_modes_margins_and_noise():
     cells[("t1", "r2", "c1")] = _cell(0.65, 0.2)
     res = finding_result(spec, f, cells)
     assert res["status"] == "does not hold" and res["within_noise"] and res["paper_margin"] is None
+    cells[("t1", "r2", "c1")] = _cell(0.6 - 1e-12)
+    assert finding_result(spec, f, cells)["status"] == "does not hold"  # a tie is not an ordering
     cells[("t1", "r2", "c1")] = _cell(None)
     assert finding_result(spec, f, cells)["status"] == "unknown"
     two = f.model_copy(update={"better": ["r1:c1", "r1:c2"], "worse": ["r2:c1", "r2:c2"], "mode": "pairwise"})
