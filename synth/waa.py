@@ -186,7 +186,7 @@ def segment_window(onset: float, offset: float, length: float, clip: float, u: f
 def make_item(ctx: Ctx, item: Item) -> dict:
     spec = ctx.spec
     d = draw(ctx, item)
-    view = ScaperView(ctx.bank, ctx.view_root, build=False)
+    view = ScaperView(ctx.bank, ctx.view_root, build=False, sr=spec.sr)
     x, jam, events = render(view, spec.sr, spec.duration, spec.ref_db,
                             {"path": d["bg"], "label": d["bg_label"], "source_time": d["bg_time"]}, [d["event"]])
     n = int(round(spec.duration * spec.sr))
@@ -235,7 +235,7 @@ def generate(spec: WaaSpec, out: str | Path, seed: int = 0, scale: str = "paper"
     counts = split_counts(spec, scale, len(classes))
     doc = {"spec": resolved(spec), "scale": scale, "soundbank": str(bank.root.name), "classes": classes}
     job = Job(out, kind, doc, spec_hash(doc), seed, resume=resume, workers=workers)
-    view = ScaperView(bank, out / ".sedkit" / "view")
+    view = ScaperView(bank, out / ".sedkit" / "view", sr=spec.sr)
     import_scaper()  # import once here, so forked workers don't each pay for it
     ctx = Ctx(str(out), spec, seed, bank, str(view.root), classes, sorted({parse_length(s) for s in spec.segments}),
               *pools(bank, spec.duration))
