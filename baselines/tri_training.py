@@ -13,6 +13,10 @@ gradient reversal layer (Adv.whole / Adv.time, see :mod:`sedkit.baselines.grl`).
 - Phase 2: F, Ft and D train on S (its labels), W (its weak clip labels + frame pseudo-labels) and U (frame and
   clip pseudo-labels); F1 and F2 get no gradient. Masked-out pseudo-labels contribute nothing.
 Prediction uses F and Ft only.
+
+Phase 1 must be long enough for F1 and F2 to detect events on the target domain: labelers that agree on
+"absent" everywhere produce only negative pseudo-labels for U, and phase 2 then teaches Ft silence on target data
+(seen on a toy set with an 8-epoch phase 1). Raise ``phase1_epochs``, or ``confidence`` to keep fewer negatives.
 """
 from __future__ import annotations
 
