@@ -16,7 +16,14 @@ import warnings
 from pathlib import Path
 
 
-def plain_loop(bank, out: Path, n: int, sr: int, seed: int = 0) -> float:
+def plain_loop(bank, out: Path, n: int, sr: int, seed: int = 0, events: tuple[int, int] = (1, 1),
+               pitch_shift=None, reverb=None) -> float:
+    """The hand-written baseline: one Scaper object, Scaper's own distributions, `generate` per clip.
+
+    ``events``: (min, max) events per clip; ``pitch_shift``: a Scaper distribution tuple or None.
+    """
+    import numpy as np
+
     from sedkit.synth.compat import import_scaper
     from sedkit.synth.scaper_mix import ScaperView
 
@@ -24,6 +31,7 @@ def plain_loop(bank, out: Path, n: int, sr: int, seed: int = 0) -> float:
     view = ScaperView(bank, out / "view")
     sc = scaper.Scaper(10.0, str(view.fg_path), str(view.bg_path), random_state=seed)
     sc.sr, sc.ref_db = sr, -50
+    rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -31,10 +39,11 @@ def plain_loop(bank, out: Path, n: int, sr: int, seed: int = 0) -> float:
             sc.reset_bg_event_spec()
             sc.reset_fg_event_spec()
             sc.add_background(label=("choose", []), source_file=("choose", []), source_time=("const", 0))
-            sc.add_event(label=("choose", []), source_file=("choose", []), source_time=("const", 0),
-                         event_time=("truncnorm", 5.0, 2.0, 0.25, 10.0), event_duration=("const", 10.0),
-                         snr=("uniform", 6, 30), pitch_shift=None, time_stretch=None)
-            sc.generate(str(out / f"{i:05d}.wav"), str(out / f"{i:05d}.jams"), fix_clipping=True,
+            for _ in range(int(rng.integers(events[0], events[1] + 1))):
+                sc.add_event(label=("choose", []), source_file=("choose", []), source_time=("const", 0),
+                             event_time=("truncnorm", 5.0, 2.0, 0.25, 10.0), event_duration=("const", 10.0),
+                             snr=("uniform", 6, 30), pitch_shift=pitch_shift, time_stretch=None)
+            sc.generate(str(out / f"{i:05d}.wav"), str(out / f"{i:05d}.jams"), fix_clipping=True, reverb=reverb,
                         disable_instantiation_warnings=True)
     return time.perf_counter() - t0
 
