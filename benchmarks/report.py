@@ -47,7 +47,7 @@ def fmt(v: float | None, digits: int) -> str:
 
 def ours_text(c: dict, digits: int) -> str:
     if c["mean"] is None:
-        return "failed" if c["status"] == "failed" else "–"
+        return {"failed": "failed", "unavailable": "n/a"}.get(c["status"], "–")
     return f"{fmt(c['mean'], digits)} ± {fmt(c['std'], digits)}" + ("*" if c["status"] == "partial" else "")
 
 
@@ -120,7 +120,7 @@ def table_md(table, cells: dict[tuple, dict], n_seeds: int) -> str:
         lines.append("| " + " | ".join(shown + row) + " |")
     unit = " (%)" if table.percent and all(table.is_percent(c) for c in table.columns) else ""
     note = (f"\n\nOurs: mean ± std over {n_seeds} seeds{unit}; the paper's figure in parentheses ({table.source}). "
-            "`*`: some seeds missing.")
+            "`*`: some seeds missing; `n/a`: model not available yet.")
     return "\n".join(lines) + note + (f" {table.note}" if table.note else "")
 
 
@@ -155,7 +155,8 @@ def suite_md(s: dict, figures: dict[str, str]) -> tuple[str, list[dict]]:
     failed = [c for c in s["cells"] if c["status"] != "ok"]
     if failed:
         reasons = sorted({c["error"] for c in failed if c["error"]})
-        parts.append(f"**{len(failed)} cell(s) incomplete.** Reasons: " + "; ".join(reasons[:5]))
+        parts.append(f"**{len(failed)} cell(s) incomplete** (`failed`: the run failed; `n/a`: the model is not "
+                     "available yet; `*`: some seeds missing). Reasons: " + "; ".join(reasons[:5]))
     return "\n\n".join(parts), results
 
 

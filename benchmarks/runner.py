@@ -275,7 +275,8 @@ def collect(suite: SuiteSpec, plan: Plan, errors: dict[str, str]) -> list[dict]:
             "std": float(np.std(finite, ddof=1)) if len(finite) > 1 else (0.0 if finite else None),
             "n_seeds": len(finite), "paper": paper, "paper_value": paper_number(paper), "wall_s": round(wall, 2),
             "device": ",".join(sorted(devices)) or None, "git_commit": ",".join(sorted(commits)) or None,
-            "status": "ok" if not problems else ("partial" if vals else "failed"),
+            "status": "ok" if not problems else ("partial" if vals else
+                                                 "unavailable" if all(c.get("blocked") for c in cells) else "failed"),
             "error": problems[0] if problems else None,
         })
     return rows
