@@ -12,6 +12,7 @@ import click
 import pandas as pd
 
 from sedkit import SedkitError
+from sedkit.synth.compat import import_scaper
 from sedkit.specs import Spec, builtin_spec_path, load_spec, resolved, spec_hash
 from sedkit.synth.runner import Job
 
@@ -39,6 +40,7 @@ def start_job(kind: str, spec, out: Path, seed: int, scale: str, soundbank, work
     if unknown:
         raise SedkitError(f"{kind} spec classes {unknown} are not foreground labels of soundbank {bank.root}")
     doc = {"spec": resolved(spec), "scale": scale, "soundbank": bank.root.name, "classes": classes or bank.labels}
+    import_scaper()  # once here, so that forked workers don't each pay for the import
     return bank, Job(out, kind, doc, spec_hash(doc), seed, resume=resume, workers=workers)
 
 

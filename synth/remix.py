@@ -106,7 +106,7 @@ def draw(ctx: Ctx, item: Item) -> dict:
 def make_item(ctx: Ctx, item: Item) -> dict:
     spec = ctx.spec
     d = draw(ctx, item)
-    view = ScaperView(ctx.bank, ctx.view_root, build=False)
+    view = ScaperView(ctx.bank, ctx.view_root, build=False, sr=spec.sr)
     name = f"{item.split}_{item.index:05d}"
     files, labels = [], {}
     for snr in spec.snrs:
@@ -129,7 +129,7 @@ def generate(spec: RemixSpec, out: str | Path, seed: int = 0, scale: str = "pape
     for s in sizes:
         if bank.backgrounds(s).empty or not any(len(bank.foregrounds(s, c)) for c in classes):
             raise SedkitError(f"soundbank {bank.root}: split {s!r} needs backgrounds and foregrounds of {classes}")
-    view = ScaperView(bank, out / ".sedkit" / "view")
+    view = ScaperView(bank, out / ".sedkit" / "view", sr=spec.sr)
     ctx = Ctx(str(out), spec, seed, bank, str(view.root), classes)
     items = [Item(s, i) for s, n in sizes.items() for i in range(n)]
     rows = run_rows(job, make_item, ctx, items, "synth remix")

@@ -90,7 +90,7 @@ def make_item(ctx: Ctx, item: Item) -> dict:
     clip = draw_scene(sc, ctx.pools[item.split], lambda k: item_rng(ctx.seed, item.split, item.index, "draw", k))
     name = f"{item.split}_{item.index:05d}"
     files = [f"audio/{item.split}/{name}.wav", f"jams/{item.split}/{name}.jams"]
-    view = ScaperView(ctx.banks[dom], ctx.views[dom], build=False)
+    view = ScaperView(ctx.banks[dom], ctx.views[dom], build=False, sr=ctx.sr)
     x, labels = render_clip(view, ctx.out, files[0], files[1], ctx.sr, sc.duration, sc.ref_db, clip["background"],
                             clip["events"], sc.reverb, sc.min_event_s, sc.merge_gap_s)
     meta = {"filename": f"{name}.wav", "labels": [list(e) for e in labels], "snrs": [e["snr"] for e in clip["events"]],
@@ -104,7 +104,7 @@ def make_probe(ctx: Ctx, item: Item) -> dict:
     sc, meta = ctx.scene, {}
     for dom in ("source", "target"):
         clip = draw_scene(sc, ctx.pools[f"probe_{dom}"], lambda k: item_rng(ctx.seed, "probe", item.index, "draw", k))
-        view = ScaperView(ctx.banks[dom], ctx.views[dom], build=False)
+        view = ScaperView(ctx.banks[dom], ctx.views[dom], build=False, sr=ctx.sr)
         x, _, _ = mix(view, ctx.sr, sc.duration, sc.ref_db, clip["background"], clip["events"], sc.reverb)
         meta[dom] = mean_logmel(x, ctx.sr)
     return {"files": [], "meta": meta}
@@ -117,7 +117,7 @@ def generate(spec: SemiSpec, out: str | Path, seed: int = 0, scale: str = "paper
     banks = {"source": bank, "target": bank}
     if spec.gap > 0:
         banks["target"] = build_target_bank(job, bank, out, spec.sr, spec.gap, seed)
-    views = {d: str(ScaperView(b, out / ".sedkit" / f"view_{d}").root) for d, b in banks.items()}
+    views = {d: str(ScaperView(b, out / ".sedkit" / f"view_{d}", sr=spec.sr).root) for d, b in banks.items()}
     sides = family_sides(list(bank.backgrounds().label))
     n_probes = sizes.pop("probes", 0)
     pools = {s: Pool.from_bank(banks[domain_of(s)], BANK_SPLIT[s], family_groups(domain_of(s), spec.gap, sides),

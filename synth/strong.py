@@ -61,7 +61,7 @@ def make_item(ctx: Ctx, item: Item) -> dict:
     clip = draw_scene(sc, ctx.pools[item.split], lambda k: item_rng(ctx.seed, item.split, item.index, "draw", k))
     name = clip_name(item)
     files = [f"audio/{item.split}/{name}.wav", f"jams/{item.split}/{name}.jams"]
-    view = ScaperView(ctx.bank, ctx.view_root, build=False)
+    view = ScaperView(ctx.bank, ctx.view_root, build=False, sr=ctx.sr)
     _, labels = render_clip(view, ctx.out, files[0], files[1], ctx.sr, sc.duration, sc.ref_db, clip["background"],
                             clip["events"], sc.reverb, sc.min_event_s, sc.merge_gap_s)
     meta = {"filename": f"{name}.wav", "labels": [list(e) for e in labels],
@@ -100,7 +100,7 @@ def generate(spec: StrongSpec, out: str | Path, seed: int = 0, scale: str = "pap
 
     out, sizes = Path(out), scaled_sizes(spec, scale)
     bank, job = start_job("strong", spec, out, seed, scale, soundbank, workers, resume)
-    view = ScaperView(bank, out / ".sedkit" / "view")
+    view = ScaperView(bank, out / ".sedkit" / "view", sr=spec.sr)
     pools = {s: Pool.from_bank(bank, s) for s in sizes}
     ctx = Ctx(str(out), spec.scene, spec.sr, seed, str(view.root), bank, pools)
     items = [Item(s, i) for s, n in sizes.items() for i in range(n)]
