@@ -19,6 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from sedkit.synth.io import atomic_write_text
+
 
 def make_suite(folder: Path, seeds: int, epochs: int) -> Path:
     from sedkit.baselines.toydata import make_toy_datadir
@@ -35,9 +37,7 @@ def make_suite(folder: Path, seeds: int, epochs: int) -> Path:
                                                                                       "metric": "f1_macro"},
                         "rows": [{"id": "a", "label": "a", "train": "a"}, {"id": "b", "label": "b", "train": "b"}],
                         "columns": [{"id": "a", "label": "a", "test": "a"}, {"id": "b", "label": "b", "test": "b"}]}]}
-    path = folder / "suite.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
+    return atomic_write_text(folder / "suite.yaml", yaml.safe_dump(spec))
 
 
 def shell_loop(suite: Path, out: Path, threads: int) -> tuple[float, int]:
@@ -55,8 +55,7 @@ def shell_loop(suite: Path, out: Path, threads: int) -> tuple[float, int]:
     t0 = time.perf_counter()
     for k, job in enumerate(plan.jobs.values()):
         run = out / f"run{k}"
-        cfg = out / f"run{k}.yaml"
-        cfg.write_text(yaml.safe_dump(job["overrides"]))
+        cfg = atomic_write_text(out / f"run{k}.yaml", yaml.safe_dump(job["overrides"]))
         subprocess.run(sedkit + ["train", job["model"], "--data", job["data"], "--out", str(run), "--config",
                                  str(cfg), "--seed", str(job["seed"]), "--device", "cpu"],
                        check=True, capture_output=True, env=_env(env))
@@ -94,9 +93,9 @@ def main(argv=None):
         t_loop, n_loop = shell_loop(suite, d / "loop", threads=1)
     assert n == n_loop and res
     print(f"{n} models (tiny classifier, {a.epochs} epochs) x 2 evaluations each")
-    print(f"shell loop of sedkit train + sedkit eval : {60 * n / t_loop:7.2f} models/min ({t_loop:.1f} s)")
-    print(f"sedkit bench run ({a.workers} workers)        : {60 * n / t_bench:7.2f} models/min ({t_bench:.1f} s)")
-    print(f"sedkit bench run again (all cached)      : {t_cached:.1f} s")
+    print(f"{'shell loop of sedkit train + sedkit eval':<42}: {60 * n / t_loop:7.2f} models/min ({t_loop:.1f} s)")
+    print(f"{f'sedkit bench run ({a.workers} workers)':<42}: {60 * n / t_bench:7.2f} models/min ({t_bench:.1f} s)")
+    print(f"{'sedkit bench run again (all cached)':<42}: {t_cached:.1f} s")
     print(f"ratio sedkit / loop: {t_loop / t_bench:.2f}x")
     return t_loop / t_bench
 

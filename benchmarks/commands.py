@@ -121,10 +121,10 @@ def perf_cmd(names):
             with contextlib.redirect_stdout(tee):
                 res = importlib.import_module(f"sedkit.benchmarks.{name}").main([])
             ratio, err = ratio_of(res, tee.buf.getvalue()), None
-        except SedkitError as e:
-            ratio, err = None, str(e)
         except SystemExit as e:  # argparse refused the defaults
             ratio, err = None, f"exited with {e.code}"
+        except Exception as e:  # one broken benchmark must not hide the others' ratios
+            ratio, err = None, f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
         rows.append((name, ratio, time.perf_counter() - t0, err))
     click.echo("\nbenchmark                 ratio (sedkit / alternative)   wall (s)")
     for name, ratio, wall, err in rows:
