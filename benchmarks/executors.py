@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -64,17 +63,11 @@ def _evaluate(job: dict, ev: dict, log) -> dict:
         return evaluate_split(entry, Path(ev["data"]), ev["split"], Path(ev["dir"]), ev["postprocess"])
 
 
-def _clean(x):
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    return None if isinstance(x, float) and not math.isfinite(x) else x
-
-
 def run_job(job: dict) -> dict:
     """Train (unless done) and evaluate (unless done) one job; returns ``{"id", "error"}`` (error None if fine)."""
     import torch
+
+    from sedkit.baselines.commands import json_safe  # NaN/inf -> null, as sedkit train writes metrics
 
     torch.set_num_threads(job["threads"])
     run = Path(job["run_dir"])
@@ -94,7 +87,7 @@ def run_job(job: dict) -> dict:
                 Cache.start(folder, ev["key"])
                 t0 = time.perf_counter()
                 metrics = _evaluate(job, ev, log)
-                atomic_write_json(folder / "metrics.json", _clean(metrics))
+                atomic_write_json(folder / "metrics.json", json_safe(metrics))
                 Cache.finish(folder, {"eval_s": time.perf_counter() - t0})
         return {"id": job["id"], "error": None}
     except (Exception, SystemExit) as e:  # one failed job must not stop the suite; the report shows why
