@@ -25,15 +25,29 @@ def save_fig(fig, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def bin_edges(values, bins: int = 30) -> np.ndarray:
+    """Common histogram edges for ``values``; a (near-)constant sample gets a small range around its value."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return np.linspace(0.0, 1.0, bins + 1)
+    lo, hi = float(v.min()), float(v.max())
+    if hi - lo <= 1e-6 * max(1.0, abs(hi)):
+        pad = max(abs(hi) * 0.05, 0.05)
+        lo, hi = lo - pad, hi + pad
+    return np.linspace(lo, hi, bins + 1)
+
+
 def hist_png(path, values, title: str, xlabel: str, bins=30, groups: dict[str, np.ndarray] | None = None) -> Path:
-    """A histogram of ``values``, or one outline histogram per entry of ``groups``."""
+    """A histogram of ``values``, or one outline histogram per entry of ``groups`` (shared bin edges)."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
     if groups:
+        edges = bin_edges(np.concatenate([np.asarray(v, dtype=float).ravel() for v in groups.values()]), bins)
         for name, v in groups.items():
-            ax.hist(np.asarray(v, dtype=float), bins=bins, histtype="step", linewidth=1.5, label=str(name))
+            ax.hist(np.asarray(v, dtype=float), bins=edges, histtype="step", linewidth=1.5, label=str(name))
         ax.legend(fontsize=8)
     else:
-        ax.hist(np.asarray(values, dtype=float), bins=bins, color="tab:blue", edgecolor="white")
+        ax.hist(np.asarray(values, dtype=float), bins=bin_edges(values, bins), color="tab:blue", edgecolor="white")
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("count")

@@ -49,9 +49,6 @@ class ScaperView:
         idx = bank.index
         self._convert = set() if sr is None else \
             set(idx.path[(idx.sample_rate != sr) | (idx.channels != 1)])
-        if build and self._convert:
-            import librosa  # noqa: F401 - imported before workers fork, not once per worker
-
         for r in (idx.itertuples(index=False) if build else ()):
             link = safe_join(self.root, f"{r.role}/{r.label}/{_flat(r.path)}")
             link.parent.mkdir(parents=True, exist_ok=True)

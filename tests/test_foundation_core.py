@@ -83,3 +83,13 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
     atomic_write_text(target, "whole")
     assert target.read_text() == "whole" and [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_hist_png_handles_constant_and_float_noise_data(tmp_path):
+    from sedkit.synth.card import hist_png
+
+    noisy = 0.2 + np.array([0.0, -1e-12, 2e-12, 0.0])  # "Too many bins for data range" in numpy's own edges
+    hist_png(tmp_path / "a.png", noisy, "t", "x", bins=20)
+    hist_png(tmp_path / "b.png", None, "t", "x", groups={"1s": noisy, "10s": noisy / 10})
+    hist_png(tmp_path / "c.png", [5.0] * 3, "t", "x")
+    assert all((tmp_path / f).stat().st_size > 1000 for f in ("a.png", "b.png", "c.png"))
