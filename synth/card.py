@@ -25,8 +25,13 @@ def save_fig(fig, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def bin_edges(values, bins: int = 30) -> np.ndarray:
-    """Common histogram edges for ``values``; a (near-)constant sample gets a small range around its value."""
+def bin_edges(values, bins=30) -> np.ndarray:
+    """Common histogram edges for ``values``; a (near-)constant sample gets a small range around its value.
+
+    ``bins`` is a number of bins, or explicit edges (returned as they are).
+    """
+    if np.ndim(bins) > 0:
+        return np.asarray(bins, dtype=float)
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if v.size == 0:

@@ -92,4 +92,5 @@ def test_hist_png_handles_constant_and_float_noise_data(tmp_path):
     hist_png(tmp_path / "a.png", noisy, "t", "x", bins=20)
     hist_png(tmp_path / "b.png", None, "t", "x", groups={"1s": noisy, "10s": noisy / 10})
     hist_png(tmp_path / "c.png", [5.0] * 3, "t", "x")
-    assert all((tmp_path / f).stat().st_size > 1000 for f in ("a.png", "b.png", "c.png"))
+    hist_png(tmp_path / "d.png", None, "t", "x", bins=np.arange(0.5, 5.5), groups={"train": [1, 2, 2, 3]})
+    assert all((tmp_path / f).stat().st_size > 1000 for f in ("a.png", "b.png", "c.png", "d.png"))
