@@ -11,6 +11,9 @@ A training batch concatenates ``batch.synthetic`` S items, ``batch.weak`` W item
 output grid: frame k covers ``[k*hop_out, (k+1)*hop_out)`` with ``hop_out = hop_length * time_pool / sr``; an event
 marks frames ``floor(onset/hop_out)`` to ``ceil(offset/hop_out)`` (exclusive).
 
+With ``augment:`` set, S is replaced by online mixtures and W/U get extra backgrounds
+(:mod:`sedkit.baselines.sed_augment`); the trainer calls :meth:`MixedDataset.set_epoch` before each epoch.
+
 One epoch = one pass over S (or ``steps_per_epoch`` batches); W and U are drawn without replacement, reshuffled
 and cycled as needed. All draws come from the sampler's ``torch.Generator`` (checkpointed by the trainer).
 """
@@ -25,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sedkit import SedkitError
 from sedkit.baselines.data import ClipDataset, DataDir, collate, make_loader
+from sedkit.baselines.sed_augment import AugmentSpec, augment_roles
 from sedkit.specs import Spec
 
 ROLES = ("synthetic", "weak", "unlabel")
@@ -50,6 +54,7 @@ class SEDDataSpec(Spec):
     eval_batch_size: int = 24
     num_workers: int = 0
     cache_seconds: float = 7200.0
+    augment: AugmentSpec | None = None  # online mixing + augmentation (sedkit.baselines.sed_augment); None: off
 
 
 def n_out_frames(n_samples: int, hop_length: int, time_pool: int) -> int:
@@ -120,6 +125,12 @@ class MixedDataset(Dataset):
     def __len__(self) -> int:
         return self.total
 
+    def set_epoch(self, epoch: int) -> None:
+        """Tell the parts that draw per epoch (online mixtures, extra backgrounds) which epoch it is."""
+        for d in self.parts.values():
+            if hasattr(d, "set_epoch"):
+                d.set_epoch(epoch)
+
     def __getitem__(self, g: int) -> dict:
         for r in reversed([r for r in ROLES if r in self.parts]):
             if g >= self.offsets[r]:
@@ -185,6 +196,9 @@ class SEDData:
     def train_loader(self) -> DataLoader:
         sizes = self.spec.batch.model_dump()
         parts = {r: d for r in ROLES if sizes[r] > 0 and (d := self.role(r)) is not None}
+        if self.spec.augment is not None:
+            parts = augment_roles(parts, self.spec.augment, self.dd.root, self.classes, self.sr,
+                                  self.spec.clip_seconds, self.seed)
         ds = MixedDataset(parts)
         sampler = MixedBatchSampler(ds, sizes, self.spec.steps_per_epoch, self.seed)
         return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=self.spec.num_workers)

@@ -27,6 +27,7 @@ from torch import nn
 from sedkit.baselines.crnn import CRNN, bce, sed_bce
 from sedkit.baselines.frontends import build_frontend
 from sedkit.baselines.grl import DomainClassifier, grad_reverse
+from sedkit.baselines.sed_augment import FeatureAugment
 from sedkit.baselines.trainer import Strategy
 from sedkit.specs import Spec
 
@@ -101,6 +102,7 @@ class SEDBase(Strategy):
         self.lr = cfg.train.lr
         self.ramp_steps = cfg.strategy.rampup_epochs * max(steps_per_epoch, 1)
         self.nets["frontend"] = build_frontend(cfg.frontend)
+        self.augment = FeatureAugment(cfg.data.augment, cfg.frontend.sr, cfg.data.clip_seconds, cfg.train.seed)
         self.frame_hop_s = None  # set by the builder (seconds per output frame)
 
     def _to_device(self) -> None:
@@ -151,7 +153,7 @@ class CRNNStrategy(SEDBase):
         st = self.cfg.strategy
         mt, adv = st.mean_teacher, st.adversarial
         self._warmup(step)
-        x = self.features(batch)
+        x = self.augment(self.features(batch), step)
         out = self.nets["student"](x)
         loss_y = labelled_loss(out, batch)
         main = loss_y

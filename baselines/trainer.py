@@ -251,6 +251,9 @@ class Trainer:
                 break
             t0 = time.perf_counter()
             self.strategy.on_epoch_start(epoch)
+            ds = getattr(self.train_loader, "dataset", None)
+            if hasattr(ds, "set_epoch"):  # datasets that draw anew each epoch (online mixing)
+                ds.set_epoch(epoch)
             self.strategy.train()
             sums: dict[str, float] = {}
             n = 0

@@ -150,7 +150,7 @@ class TriTrainingStrategy(SEDBase):
     def train_step(self, batch: dict, step: int) -> dict[str, float]:
         st = self.cfg.strategy
         self._warmup(step)
-        feats = self.nets["extractor"](self.features(batch))
+        feats = self.nets["extractor"](self.augment(self.features(batch), step))
         h = feats["rnn"]
         logs = {}
         if self.phase == 1:

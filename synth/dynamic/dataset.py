@@ -42,7 +42,7 @@ def load_rirs(spec: DynamicSpec, root: str | Path | None) -> RirBank | None:
     return RirBank.load(root, spec.sample_rate, spec.rir.max_s) if root is not None else None
 
 
-class _Cached(Dataset):
+class CachedSources(Dataset):
     """A per-process AudioCache, created lazily so that DataLoader workers do not copy the parent's."""
 
     def __init__(self, spec: DynamicSpec):
@@ -59,7 +59,7 @@ class _Cached(Dataset):
         return {**self.__dict__, "_cache": None}
 
 
-class DynamicMixDataset(_Cached):
+class DynamicMixDataset(CachedSources):
     def __init__(self, spec: DynamicSpec, pool: SourcePool, rirs: RirBank | None = None, seed: int = 0,
                  render: str = "draw"):
         super().__init__(spec)
@@ -120,7 +120,7 @@ def draw_loader(ds: DynamicMixDataset, batch_size: int, num_workers: int = 0, **
                       persistent_workers=num_workers > 0, **kw)
 
 
-class ExtraBackgroundDataset(_Cached):
+class ExtraBackgroundDataset(CachedSources):
     """Clips of ``data_dir/audio/<split>`` listed in ``metadata/<split>.tsv`` (weak or unlabelled), each given an
     extra background from ``backgrounds`` with probability ``spec.extra_background.p``; keyed by (seed, epoch, index)."""
 
@@ -150,20 +150,25 @@ class ExtraBackgroundDataset(_Cached):
         return len(self.files)
 
     def __getitem__(self, index: int) -> dict:
-        sr, eb = self.spec.sample_rate, self.spec.extra_background
-        x, _ = audio.read(self.root / "audio" / self.split / self.files[index], sr=sr)
+        x, _ = audio.read(self.root / "audio" / self.split / self.files[index], sr=self.spec.sample_rate)
         rng = np.random.default_rng(seed_sequence(self.seed, "extra_background", self.split, self.epoch, index))
-        added = None
-        if self.bg.bg and rng.random() < eb.p:
-            ref = self.bg.bg[int(rng.integers(len(self.bg.bg)))]
-            full = source_length(ref.duration_s, sr)
-            start = int(rng.integers(0, full))
-            b = excerpt(self.cache.get(ref), start, len(x), loop=True).astype(np.float64)
-            rel = float(eb.level_db.sample(rng))
-            rms_x, rms_b = np.sqrt(np.mean(np.square(x, dtype=np.float64))), np.sqrt(np.mean(b * b))
-            x = (x + b * (max(rms_x, 1e-8) * 10 ** (rel / 20) / max(rms_b, 1e-8))).astype(np.float32)
-            added = ref.key
+        x, added = add_background(x, self.spec, self.bg, self.cache, rng)
         item = {"audio": torch.from_numpy(np.ascontiguousarray(x)), "filename": self.files[index], "extra_background": added}
         if self.weak is not None:
             item["labels"] = torch.from_numpy(self.weak[index])
         return item
+
+
+def add_background(x: np.ndarray, spec: DynamicSpec, backgrounds: SourcePool, cache: AudioCache,
+                   rng: np.random.Generator) -> tuple[np.ndarray, str | None]:
+    """With probability ``spec.extra_background.p``, ``x`` plus a random excerpt of a random background at
+    ``level_db`` relative to the RMS of ``x``; returns the clip and the background's key (None: none added)."""
+    sr, eb = spec.sample_rate, spec.extra_background
+    if not backgrounds.bg or rng.random() >= eb.p:
+        return x, None
+    ref = backgrounds.bg[int(rng.integers(len(backgrounds.bg)))]
+    start = int(rng.integers(0, source_length(ref.duration_s, sr)))
+    b = excerpt(cache.get(ref), start, len(x), loop=True).astype(np.float64)
+    rel = float(eb.level_db.sample(rng))
+    rms_x, rms_b = np.sqrt(np.mean(np.square(x, dtype=np.float64))), np.sqrt(np.mean(b * b))
+    return (x + b * (max(rms_x, 1e-8) * 10 ** (rel / 20) / max(rms_b, 1e-8))).astype(np.float32), ref.key

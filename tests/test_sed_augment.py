@@ -1,0 +1,102 @@
+"""``data.augment`` (Cornell et al.'s "Augm") in SED training: online mixtures replace the strong role, weak /
+unlabelled clips get extra backgrounds, features get noise + SpecAugment; all keyed by seed, epoch and index."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+from conftest import make_tiny_bank
+from test_baselines2_train import TINY, make_semi
+
+from sedkit import SedkitError
+from sedkit.baselines.sed_augment import AugmentSpec, FeatureAugment, data_soundbank
+from sedkit.baselines.sed_data import SEDData, SEDDataSpec
+from sedkit.cli import root
+
+CLASSES = ("a", "b", "c")
+
+
+@pytest.fixture(scope="module")
+def semi_and_bank(tmp_path_factory):
+    base = tmp_path_factory.mktemp("aug")
+    return make_semi(base / "data"), make_tiny_bank(base / "bank", sr=8000, classes=CLASSES)
+
+
+def _data(data: Path, bank: Path, **aug) -> SEDData:
+    spec = SEDDataSpec(batch={"synthetic": 2, "weak": 2, "unlabel": 2}, clip_seconds=2.0,
+                       augment={"soundbank": str(bank), **aug})
+    return SEDData(data, spec, 8000, 64, 4, seed=3)
+
+
+def test_strong_role_is_mixed_anew_each_epoch_and_reproducibly(semi_and_bank):
+    data, bank = semi_and_bank
+    ds = _data(data, bank).train_loader().dataset
+    s = ds.parts["synthetic"]
+    assert len(s) == 6  # as many mixtures per epoch as synthetic clips
+    ds.set_epoch(0)
+    a = s[1]
+    assert a["audio"].shape == (16000,) and a["strong"] and a["domain"] == 1.0
+    on = a["frame_target"].amax(dim=0)
+    assert on.sum() >= 1 and torch.equal(on, a["target"])  # clip labels = classes active in some frame
+    assert torch.equal(_data(data, bank).train_loader().dataset.parts["synthetic"][1]["audio"], a["audio"])
+    ds.set_epoch(1)
+    assert not torch.equal(s[1]["audio"], a["audio"])
+
+
+def test_weak_and_unlabelled_clips_get_extra_backgrounds(semi_and_bank):
+    data, bank = semi_and_bank
+    plain = _data(data, bank, extra_background=False).train_loader().dataset
+    p1 = _data(data, bank, dynamic={"extra_background": {"p": 1.0}}).train_loader().dataset
+    p0 = _data(data, bank, dynamic={"extra_background": {"p": 0.0}}).train_loader().dataset
+    for role in ("weak", "unlabel"):
+        i = p1.offsets[role]
+        ref = plain[i]
+        assert torch.equal(p0[i]["audio"], ref["audio"])
+        assert not torch.equal(p1[i]["audio"], ref["audio"])
+        assert torch.equal(p1[i]["target"], ref["target"])  # labels untouched
+    assert torch.equal(plain.parts["synthetic"][0]["audio"], p1.parts["synthetic"][0]["audio"])
+
+
+def test_feature_augmentation_depends_on_step_only_and_can_be_off():
+    x = torch.rand(3, 1, 40, 32)
+    aug = FeatureAugment(AugmentSpec(), 8000, 2.0, seed=0)
+    assert torch.equal(aug(x, 5), aug(x, 5)) and not torch.equal(aug(x, 5), aug(x, 6))
+    assert not torch.equal(aug(x, 5), x) and aug(x, 5).shape == x.shape
+    assert torch.equal(FeatureAugment(AugmentSpec(features=False), 8000, 2.0, 0)(x, 5), x)
+    assert torch.equal(FeatureAugment(None, 8000, 2.0, 0)(x, 5), x)
+
+
+def test_soundbank_must_come_from_the_manifest_or_the_spec(semi_and_bank):
+    data, _ = semi_and_bank
+    with pytest.raises(SedkitError, match="set data.augment.soundbank"):
+        data_soundbank(data)  # a toy data dir has no sedkit manifest naming a built-in bank
+    (data / "manifest.json").write_text(json.dumps({"spec": {"soundbank": "my_bank"}}))
+    try:
+        with pytest.raises(SedkitError, match="not a built-in bank"):
+            data_soundbank(data)
+    finally:
+        (data / "manifest.json").unlink()
+
+
+def test_bank_classes_must_be_data_classes(semi_and_bank, tmp_path):
+    data, _ = semi_and_bank
+    other = make_tiny_bank(tmp_path / "other", sr=8000, classes=("a", "zebra"))
+    with pytest.raises(SedkitError, match="zebra"):
+        _data(data, other).train_loader()
+
+
+def test_crnn_dat_trains_with_augment_through_the_cli(semi_and_bank, tmp_path):
+    data, bank = semi_and_bank
+    cfg = json.loads(json.dumps(TINY))
+    cfg["data"]["augment"] = {"soundbank": str(bank)}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    run = tmp_path / "run"
+    r = CliRunner().invoke(root, ["train", "crnn-dat", "--data", str(data), "--out", str(run), "--config",
+                                  str(tmp_path / "c.yaml"), "--device", "cpu"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    m = json.loads((run / "metrics.json").read_text())
+    assert 0.0 <= m["eval"]["segment_f1"] <= 1.0
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["data"]["augment"]["soundbank"] == str(bank) and saved["data"]["augment"]["features"] is True
