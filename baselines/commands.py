@@ -7,7 +7,6 @@ config hash), ``log.csv``, ``tensorboard/``, ``last.pt``, ``best.pt``, ``predict
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
 from pathlib import Path
@@ -16,20 +15,10 @@ import click
 import yaml
 
 from sedkit import SedkitError, __version__
-from sedkit.specs import builtin_spec_path, read_yaml, set_dotted, spec_hash
+from sedkit.specs import builtin_spec_path, deep_merge, read_yaml, set_dotted, spec_hash
 from sedkit.synth.io import atomic_write_json, atomic_write_text
 from sedkit.baselines import registry
 from sedkit.baselines.trainer import Trainer, load_checkpoint, resolve_device, seed_everything, torch_threads
-
-
-def deep_merge(base: dict, extra: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in extra.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
 
 
 def parse_sets(items: tuple[str, ...]) -> dict:

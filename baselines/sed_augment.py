@@ -41,7 +41,7 @@ class AugmentSpec(Spec):
 
 
 def dynamic_spec(aug: AugmentSpec, sr: int, clip_s: float):
-    from sedkit.baselines.commands import deep_merge
+    from sedkit.specs import deep_merge
     from sedkit.synth.dynamic.spec import DynamicSpec
 
     raw = deep_merge(deep_merge(read_yaml(builtin_spec_path("dynamic")), aug.dynamic), {"sample_rate": sr, "clip_s": clip_s})

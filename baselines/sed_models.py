@@ -54,7 +54,7 @@ class SEDModelSpec(Spec):
 
 def with_base(cfg: dict, seen: tuple[str, ...] = ()) -> dict:
     """Resolve ``base: <model>`` (recursively): the base model's spec overridden by ``cfg``."""
-    from sedkit.baselines.commands import deep_merge
+    from sedkit.specs import deep_merge
 
     cfg = dict(cfg)
     base = cfg.pop("base", None)

@@ -46,7 +46,7 @@ GEN_SCALE = {"quick": "small", "paper": "paper"}
 
 
 def deep_merge(*dicts: dict) -> dict:
-    from sedkit.baselines.commands import deep_merge as merge
+    from sedkit.specs import deep_merge as merge
 
     out: dict = {}
     for d in dicts:

@@ -135,6 +135,17 @@ def set_dotted(d: dict, dotted: str, value: Any) -> None:
     cur[keys[-1]] = value
 
 
+def deep_merge(base: dict, extra: dict) -> dict:
+    """``base`` overridden key by key by ``extra`` (nested dicts merge; other values, lists included, replace)."""
+    out = copy.deepcopy(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
 def read_yaml(path: str | Path) -> dict:
     p = Path(path)
     try:

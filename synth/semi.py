@@ -64,8 +64,11 @@ class SemiSpec(Spec):
     @model_validator(mode="before")
     @classmethod
     def _default_scene(cls, data):
-        if isinstance(data, dict) and data.get("scene") is None:  # the DESED recipe of specs/strong.yaml
-            data = {**data, "scene": read_yaml(builtin_spec_path("strong"))["scene"]}
+        """``scene`` is merged key by key over the DESED recipe of specs/strong.yaml (null: that recipe as is)."""
+        if isinstance(data, dict) and (data.get("scene") is None or isinstance(data["scene"], dict)):
+            from sedkit.specs import deep_merge
+
+            data = {**data, "scene": deep_merge(read_yaml(builtin_spec_path("strong"))["scene"], data.get("scene") or {})}
         return data
 
 

@@ -11,7 +11,8 @@ import torch
 from click.testing import CliRunner
 
 from sedkit.baselines import predictions, registry
-from sedkit.baselines.commands import deep_merge, model_config
+from sedkit.baselines.commands import model_config
+from sedkit.specs import deep_merge
 from sedkit.baselines.tagging_strategies import centroid_accuracy, embeddings
 from sedkit.baselines.toydata import make_toy_datadir
 from sedkit.baselines.trainer import Trainer, load_checkpoint, seed_everything, torch_threads

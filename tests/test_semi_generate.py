@@ -117,3 +117,11 @@ def test_semi_cli_workers_two_is_byte_identical(series, bank, spec_file, tmp_pat
     r = CliRunner().invoke(root, ["synth", "semi", "--gap", "4", "--soundbank", str(bank),
                                   "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "gap" in r.output and "Traceback" not in r.output
+
+
+def test_scene_keys_override_the_strong_recipe():
+    recipe = read_yaml(builtin_spec_path("strong"))["scene"]
+    spec = load_spec(SemiSpec, data={"scene": {"duration": 5.0}})
+    assert spec.scene.duration == 5.0 and recipe["duration"] != 5.0
+    assert spec.scene.model_dump() == load_spec(SemiSpec, data={"scene": {**recipe, "duration": 5.0}}).scene.model_dump()
+    assert load_spec(SemiSpec, data={}).scene.duration == recipe["duration"]
