@@ -5,11 +5,15 @@
 - Classifier G: FC 32 with leaky ReLU, then a sigmoid output layer.
 - ``method: classifier``: E and G trained end-to-end with BCE (early stopping on the tagging F-measure).
 - ``method: triplet`` / ``proto``: E is first trained with the triplet loss or prototypical episodes (early
-  stopping on the centroid metric, eq. 5), then G is trained on the frozen embeddings (F-measure).
+  stopping on the centroid metric, eq. 5), then G is trained on the frozen embeddings (F-measure). The frozen
+  embeddings are cached by clip content, so G's epochs run E once per clip (the cache is dropped whenever a
+  tensor of E or of the front-end changes, e.g. when a checkpoint is loaded).
 Evaluation: tagging F-measure (macro, threshold 0.5) and the other tagging metrics.
 """
 from __future__ import annotations
 
+import hashlib
+import itertools
 from pathlib import Path
 from typing import Literal
 
@@ -92,7 +96,10 @@ class Classifier(nn.Module):
 
 
 class TurpaultModel(nn.Module):
-    """Front-end + E over 200 ms windows (+ G). ``frozen=True``: E is fixed (eval mode, no grad), only G trains."""
+    """Front-end + E over 200 ms windows (+ G). ``frozen=True``: E is fixed (eval mode, no grad), only G trains,
+    and each clip's embedding is computed once (cached by the clip's samples)."""
+
+    max_cached = 200_000  # clips; the cache starts over beyond this
 
     def __init__(self, frontend, embed: EmbeddingCNN, head: Classifier | None, window_s: float,
                  frozen: bool = False):
@@ -100,6 +107,8 @@ class TurpaultModel(nn.Module):
         self.frontend, self.embed, self.head = frontend, embed, head
         self.window = max(1, int(round(window_s / frontend.frame_hop_s)))
         self.frozen = frozen
+        self._cache: dict[bytes, torch.Tensor] = {}
+        self._cache_token: tuple = ()
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -128,10 +137,35 @@ class TurpaultModel(nn.Module):
         mask = (torch.arange(n_win, device=e.device)[None, :] < valid[:, None]).to(e.dtype)
         return (e * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
 
+    def _weights_token(self) -> tuple:
+        """Changes whenever a tensor of E or of the front-end is replaced or modified in place (optimiser steps,
+        ``load_state_dict``, ``fit_stats`` and ``.to`` all do one or the other)."""
+        tensors = itertools.chain(self.frontend.parameters(), self.frontend.buffers(), self.embed.parameters(),
+                                  self.embed.buffers())
+        return tuple((t.data_ptr(), t._version) for t in tensors)
+
+    @torch.no_grad()
+    def frozen_embedding(self, audio: torch.Tensor, n_samples: torch.Tensor | None) -> torch.Tensor:
+        """The frozen E's embeddings, computed only for clips not seen since E last changed. A clip's embedding
+        does not depend on the batch it comes in (padding is masked), so the key is its valid samples."""
+        token = self._weights_token()
+        if token != self._cache_token or len(self._cache) > self.max_cached:
+            self._cache, self._cache_token = {}, token
+        lengths = [audio.shape[1]] * len(audio) if n_samples is None else [int(n) for n in n_samples]
+        host = audio.detach().float().cpu()
+        keys = [hashlib.blake2b(host[k, :n].numpy().tobytes(), digest_size=16).digest() + n.to_bytes(8, "little")
+                for k, n in enumerate(lengths)]
+        todo = [k for k, key in enumerate(keys) if key not in self._cache]
+        if todo:
+            idx = torch.tensor(todo, device=audio.device)
+            sub_n = None if n_samples is None else n_samples[idx]
+            for k, e in zip(todo, self.embedding(audio[idx], sub_n)):
+                self._cache[keys[k]] = e.detach().clone()
+        return torch.stack([self._cache[key] for key in keys])
+
     def forward(self, audio: torch.Tensor, n_samples: torch.Tensor | None = None) -> dict:
         if self.frozen:
-            with torch.no_grad():
-                e = self.embedding(audio, n_samples)
+            e = self.frozen_embedding(audio, n_samples)
         else:
             e = self.embedding(audio, n_samples)
         out = {"embedding": e}

@@ -40,6 +40,10 @@ class KumarNetSpec(Spec):
     fc_frames: int = 4  # time extent of FCv1 (4x4 in the paper; the frequency extent is what is left of the mels)
     dropout: float = 0.5
     time_padding: Literal["same", "valid"] = "same"
+    # weight init of the convolutions and FC layers: torch's default (kaiming_uniform with a = sqrt(5): each
+    # ReLU block shrinks the activations ~2.4x, so 5 blocks without normalisation start near the sigmoid's bias
+    # and sit at the class prior for many epochs), or He (kaiming_normal for ReLU, zero biases)
+    init: Literal["torch", "he"] = "torch"
 
 
 class KumarSpec(Spec):
@@ -75,6 +79,11 @@ class KumarNet(nn.Module):
         else:
             self.fc1 = nn.Linear(c * spec.fc_frames * f, spec.fc_channels)
             self.fc2 = nn.Linear(spec.fc_channels, n_classes)
+        if spec.init == "he":
+            for m in self.modules():
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
+                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                    nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stack(x)

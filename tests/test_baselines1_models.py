@@ -9,7 +9,7 @@ from sklearn.metrics import average_precision_score
 
 from sedkit.baselines.frontends import FrontendSpec, build_frontend
 from sedkit.baselines.pooling import DeshmukhModel, DeshmukhSpec, GlobalPooling, TwoStepAttention, gwrp
-from sedkit.baselines.tagging import tagging_metrics
+from sedkit.baselines.tagging import F1_TIE_BREAK, f1_then_map, tagging_metrics
 from sedkit.baselines.tagging_strategies import centroid_accuracy
 from sedkit.baselines.trainer import torch_threads
 from sedkit.baselines.turpault import Classifier, EmbeddingCNN, NetSpec, TurpaultModel
@@ -76,6 +76,34 @@ def test_turpault_frozen_embedding_trains_only_g():
     assert not model.embed.training and model.head.training
 
 
+def test_turpault_frozen_embeddings_are_cached_until_e_changes():
+    model = turpault_model(frozen=True)
+    model.train()
+    calls = []
+    model.embed.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    audio, n = batch_of(LENGTHS)
+    first = model(audio, n)["embedding"]
+    assert calls  # computed once
+    calls.clear()
+    # the same clips again, in another order and padded differently: no E forward, same embeddings
+    again = model(audio[[2, 0]], n[[2, 0]])["embedding"]
+    alone = model(audio[1:2, :LENGTHS[1]], n[1:2])["embedding"]
+    assert not calls
+    torch.testing.assert_close(again, first[[2, 0]])
+    torch.testing.assert_close(alone, first[1:2])
+    # G still trains through the cached embeddings
+    model.head.zero_grad()
+    model(audio, n)["clip"].sum().backward()
+    assert all(p.grad is not None for p in model.head.parameters())
+    # new E weights (a checkpoint loaded) drop the cache: the embeddings follow E
+    state = {k: v + 0.1 if k.startswith("embed.") else v for k, v in model.state_dict().items()}
+    model.load_state_dict(state)
+    fresh = model(audio, n)["embedding"]
+    assert calls and not torch.allclose(fresh, first)
+    model.frozen = False
+    torch.testing.assert_close(model(audio, n)["embedding"], fresh, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("fully_conv", [True, False])
 def test_kumar_models_forward_backward(fully_conv):
     fe = build_frontend(FrontendSpec(sr=SR, scales=[256, 128, 512], hop_length=64, n_mels=24))
@@ -88,6 +116,22 @@ def test_kumar_models_forward_backward(fully_conv):
     assert probs.shape == (len(owner), 3) and set(owner.tolist()) == {0, 1, 2}
     # a clip shorter than one segment still yields one segment per scale
     assert int((owner == 0).sum()) == 3
+
+
+def test_kumar_he_init_keeps_the_signal_through_five_relu_blocks():
+    """torch's default init shrinks the activations ~2.4x per block, so the 5-block net's outputs barely depend
+    on its input (it sits at the class prior for epochs); He init keeps their scale."""
+    x = torch.randn(4, 1, 313, 64, generator=torch.Generator().manual_seed(0))
+    scale = {}
+    for init in ("torch", "he"):
+        torch.manual_seed(0)
+        net = KumarNet(KumarNetSpec(channels=[16, 16, 32, 32, 32], fc_channels=32, dropout=0.0, init=init), 64,
+                       10, fully_conv=True)
+        scale[init] = float(net.stack(x).std())
+        if init == "he":
+            assert all(float(m.bias.abs().max()) == 0 for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    assert KumarNetSpec().init == "torch"  # the paper-scale default is unchanged
+    assert scale["torch"] < 0.1 < 0.5 < scale["he"]
 
 
 def test_paper_wler_shapes():
@@ -179,3 +223,16 @@ def test_tagging_metrics_against_hand_counts():
     assert m["macro_p"] == m["map"] and 0 <= m["auc"] <= 1
     none = tagging_metrics(np.zeros((2, 1)), np.zeros((2, 1)), ["x"])
     assert np.isnan(none["map"]) and np.isnan(none["auc"])
+
+
+def test_f1_selection_breaks_ties_by_ranking():
+    y = np.eye(3)[[0, 1, 2, 0, 1, 2]]
+    ranked = 0.1 + 0.3 * y  # every probability below 0.5: F-measure 0, but a perfect ranking
+    shuffled = 0.1 + 0.3 * np.roll(y, 1, axis=1)  # F-measure 0, wrong ranking
+    assert tagging_metrics(y, ranked, list("abc"))["f1_macro"] == 0.0
+    assert f1_then_map(y, ranked) > f1_then_map(y, shuffled)
+    # a better F-measure always wins over a better ranking
+    one_hit = shuffled.copy()
+    one_hit[0, 0] = 0.9
+    assert f1_then_map(y, one_hit) > f1_then_map(y, ranked)
+    assert f1_then_map(y, ranked) == pytest.approx(F1_TIE_BREAK, rel=1e-9)
