@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from sedkit.benchmarks.compare import print_comparison
 from sedkit.synth.io import atomic_write_text
 
 
@@ -93,11 +94,10 @@ def main(argv=None):
         t_loop, n_loop = shell_loop(suite, d / "loop", threads=1)
     assert n == n_loop and res
     print(f"{n} models (tiny classifier, {a.epochs} epochs) x 2 evaluations each")
-    print(f"{'shell loop of sedkit train + sedkit eval':<42}: {60 * n / t_loop:7.2f} models/min ({t_loop:.1f} s)")
-    print(f"{f'sedkit bench run ({a.workers} workers)':<42}: {60 * n / t_bench:7.2f} models/min ({t_bench:.1f} s)")
-    print(f"{'sedkit bench run again (all cached)':<42}: {t_cached:.1f} s")
-    print(f"ratio sedkit / loop: {t_loop / t_bench:.2f}x")
-    return t_loop / t_bench
+    print(f"sedkit bench run again (all cached): {t_cached:.1f} s")
+    return print_comparison("models", ("shell loop of sedkit train + sedkit eval", n, t_loop),
+                            (f"sedkit bench run ({a.workers} workers)", n, t_bench), names=("sedkit", "loop"),
+                            per_minute=True)
 
 
 if __name__ == "__main__":

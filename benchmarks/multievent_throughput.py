@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sedkit.benchmarks.compare import print_comparison
 from sedkit.benchmarks.synth_throughput import plain_loop
 
 
@@ -83,16 +84,15 @@ def main(argv=None):
         t_plain = plain_scaper_loop(bank, Path(d) / "plain", n, sr)
         t_sed = sedkit_strong(root, Path(d) / "sedkit", n, a.workers)
     print(f"[strong] {n} clips x 10 s at {sr} Hz, bank {root}")
-    print(f"  plain Scaper.generate loop     : {n / t_plain:7.2f} clips/s ({t_plain:.1f} s)")
-    print(f"  sedkit synth strong ({a.workers} workers): {n / t_sed:7.2f} clips/s ({t_sed:.1f} s)")
-    print(f"  ratio sedkit / plain: {t_plain / t_sed:.2f}x")
+    strong = print_comparison("clips", ("plain Scaper.generate loop", n, t_plain),
+                              (f"sedkit synth strong ({a.workers} workers)", n, t_sed), indent="  ")
     clips = max(n, 200)
     t_cache, t_use, uses = channel_cost(bank, clips, sr)
     print(f"[semi target channel, gap 2] {clips} clips, {uses} source uses, {len(bank.index)} bank files")
-    print(f"  channel per use      : {clips / t_use:7.2f} clips/s ({t_use:.1f} s)")
-    print(f"  sedkit cached bank   : {clips / t_cache:7.2f} clips/s ({t_cache:.1f} s, once per bank file)")
-    print(f"  ratio cached / per use: {t_use / t_cache:.2f}x (grows with the number of clips)")
-    return t_plain / t_sed, t_use / t_cache
+    channel = print_comparison("clips", ("channel per use", clips, t_use),
+                               ("sedkit cached bank (once per bank file)", clips, t_cache),
+                               names=("cached", "per use"), indent="  ", note="(grows with the number of clips)")
+    return strong, channel
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import time
 import warnings
 from pathlib import Path
 
+from sedkit.benchmarks.compare import print_comparison
+
 
 def plain_loop(bank, out: Path, n: int, sr: int, seed: int = 0, events: tuple[int, int] = (1, 1),
                pitch_shift=None, reverb=None) -> float:
@@ -79,10 +81,8 @@ def main(argv=None):
         t_plain = plain_loop(bank, Path(d) / "plain", n, a.sr)
         t_sed = sedkit_run(root, Path(d) / "sedkit", n, a.sr, a.workers)
     print(f"clips: {n} x 10 s at {a.sr} Hz, bank {root}")
-    print(f"plain Scaper.generate loop : {n / t_plain:7.2f} clips/s ({t_plain:.1f} s)")
-    print(f"sedkit synth waa ({a.workers} workers): {n / t_sed:7.2f} clips/s ({t_sed:.1f} s)")
-    print(f"ratio sedkit / plain: {t_plain / t_sed:.2f}x")
-    return t_plain / t_sed
+    return print_comparison("clips", ("plain Scaper.generate loop", n, t_plain),
+                            (f"sedkit synth waa ({a.workers} workers)", n, t_sed))
 
 
 if __name__ == "__main__":

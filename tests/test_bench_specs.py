@@ -148,3 +148,16 @@ def test_builtin_suite_model_configs_validate_at_both_scales(name):
                 load_spec(specs[target], data=cfg)
             else:
                 load_spec(sed_models.SEDModelSpec, data=sed_models.with_base(cfg))
+
+
+def test_print_comparison_prints_rates_and_the_ratio_perf_reads(capsys):
+    from sedkit.benchmarks.compare import print_comparison
+
+    r = print_comparison("clips", ("plain loop", 10, 5.0), ("sedkit", 10, 2.0), indent="  ")
+    out = capsys.readouterr().out
+    assert r == pytest.approx(2.5)
+    assert "plain loop :    2.00 clips/s (5.0 s)" in out and "sedkit     :    5.00 clips/s (2.0 s)" in out
+    assert ratio_of(None, out) == pytest.approx(2.5)
+    print_comparison("models", ("loop", 3, 60.0), ("bench", 3, 30.0), names=("sedkit", "loop"), per_minute=True)
+    out = capsys.readouterr().out
+    assert "3.00 models/min (60.0 s)" in out and "ratio sedkit / loop: 2.00x" in out
