@@ -32,6 +32,9 @@ VOLATILE = [
     ("runs/*/**/done.json", "stage summaries carry seconds"),
     ("runs/*/*.pt", "checkpoints pickle the optimizer state with timings; the metrics below cover them"),
     ("runs/*/**/*.pt", "idem, for earlier stages"),
+    ("runs/*/run.json", "holds the absolute path of the data dir (a new temp dir each run); config.yaml is compared"),
+    ("*/.sedkit/view*/*", "the generators' internal cache of resampled sources: its bytes vary between two runs of "
+                          "the same code; the dataset audio mixed from it does not"),
 ]
 TINY_CRNN = ["--set", "net.filters=[16,32,32]", "--set", "net.pooling=[[1,4],[1,4],[1,2]]",
              "--set", "net.rnn_hidden=32", "--set", "net.rnn_layers=1", "--set", "data.batch={synthetic: 4, weak: 4, unlabel: 8}"]
