@@ -12,41 +12,46 @@ import click
 
 from sedkit import SedkitError, __version__
 
-# group -> (help, example, {command: "module:attr"}); a group whose table is a str is a single lazy command.
-GROUPS: dict[str, tuple[str, str, dict[str, str] | str]] = {
+# group -> (help, example, {command: ("module:attr", short help)}); a group whose table is a pair is one command.
+# The short help lives here so that `sedkit --help` and `sedkit GROUP --help` list commands without importing
+# them (torch, scaper and pandas stay unloaded until a command runs or shows its own help).
+GROUPS: dict[str, tuple[str, str, dict[str, tuple[str, str]] | tuple[str, str]]] = {
     "soundbank": ("Index, import, make and inspect corpora of source sounds.",
                   "sedkit soundbank import folder ./my_sounds", {
-                      "import": "sedkit.synth.soundbank.commands:import_cmd",
-                      "info": "sedkit.synth.soundbank.commands:info_cmd",
-                      "make": "sedkit.synth.builtin.commands:make_cmd",
+                      "import": ("sedkit.synth.soundbank.commands:import_cmd",
+                                 "Index a corpus (folder, desed, esc50, urbansound8k, fsd50k) in place."),
+                      "info": ("sedkit.synth.soundbank.commands:info_cmd", "Per-class table of a soundbank."),
+                      "make": ("sedkit.synth.builtin.commands:make_cmd", "Make the procedural built-in bank."),
                   }),
     "synth": ("Synthesize datasets from a soundbank (built-in bank by default).",
               "sedkit synth waa --segment 1s --out waa_1s", {
-                  "waa": "sedkit.synth.waa:waa_cmd",
-                  "200ms": "sedkit.synth.waa:ms200_cmd",
-                  "strong": "sedkit.synth.strong:strong_cmd",
-                  "semi": "sedkit.synth.semi:semi_cmd",
-                  "remix": "sedkit.synth.remix:remix_cmd",
-                  "preview-dynamic": "sedkit.synth.dynamic.commands:preview_cmd",
+                  "waa": ("sedkit.synth.waa:waa_cmd", "WAA set of Turpault et al. (2020), cut in segments."),
+                  "200ms": ("sedkit.synth.waa:ms200_cmd", "The 200 ms set of Turpault et al. (2020)."),
+                  "strong": ("sedkit.synth.strong:strong_cmd", "DESED-style strongly labelled soundscapes."),
+                  "semi": ("sedkit.synth.semi:semi_cmd", "Strong / weak / unlabelled sets with a domain-gap dial."),
+                  "remix": ("sedkit.synth.remix:remix_cmd", "Remixed SNR sets of Deshmukh et al. (2021)."),
+                  "preview-dynamic": ("sedkit.synth.dynamic.commands:preview_cmd",
+                                      "Render a few dynamic mixtures to listen to."),
               }),
     "rir": ("Make or import banks of room impulse responses.",
             "sedkit rir make --out rirs --n 50", {
-                "make": "sedkit.synth.rir:make_cmd",
-                "import": "sedkit.synth.rir:import_cmd",
+                "make": ("sedkit.synth.rir:make_cmd", "Simulate shoebox RIRs with pyroomacoustics."),
+                "import": ("sedkit.synth.rir:import_cmd", "Index a folder of measured RIRs."),
             }),
-    "dataset": ("Check and describe dataset folders.",
+    "dataset": ("Check dataset folders.",
                 "sedkit dataset check ./waa_1s", {
-                    "check": "sedkit.synth.dataset:check_cmd",
+                    "check": ("sedkit.synth.dataset:check_cmd",
+                              "Verify a dataset folder against its manifest (sha256 of every file)."),
                 }),
     "train": ("Train a baseline model on a dataset folder.",
-              "sedkit train classifier --data waa_1s --out runs/clf", "sedkit.baselines.commands:train_cmd"),
+              "sedkit train classifier --data waa_1s --out runs/clf", ("sedkit.baselines.commands:train_cmd", "")),
     "eval": ("Evaluate a trained model or a score folder.",
-             "sedkit eval runs/clf --data waa_1s", "sedkit.baselines.commands:eval_cmd"),
+             "sedkit eval runs/clf --data waa_1s", ("sedkit.baselines.commands:eval_cmd", "")),
     "bench": ("Run paper-replication benchmark suites and throughput benchmarks.",
               "sedkit bench run waa --scale quick", {
-                  "run": "sedkit.benchmarks.commands:run_cmd",
-                  "report": "sedkit.benchmarks.commands:report_cmd",
-                  "perf": "sedkit.benchmarks.commands:perf_cmd",
+                  "run": ("sedkit.benchmarks.commands:run_cmd", "Run benchmark suites and write their report."),
+                  "report": ("sedkit.benchmarks.commands:report_cmd", "Rewrite the report of a benchmark folder."),
+                  "perf": ("sedkit.benchmarks.commands:perf_cmd", "Run the throughput benchmarks."),
               }),
 }
 
@@ -72,6 +77,23 @@ def _placeholder(name: str, example: str) -> click.Command:
     return cmd
 
 
+class LazyCommand(click.Command):
+    """A command listed by name and short help; its module is imported only when it runs or shows its help."""
+
+    def __init__(self, name: str, target: str, short_help: str, example: str):
+        super().__init__(name=name, short_help=short_help, help=short_help)
+        self._target, self._example = target, example
+
+    def real(self) -> click.Command:
+        return _load(self._target) or _placeholder(self.name, self._example)
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        return self.real().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx):
+        return self.real().invoke(ctx)
+
+
 class LazyGroup(click.Group):
     def __init__(self, *a, table: dict[str, str], example: str, **kw):
         super().__init__(*a, **kw)
@@ -84,7 +106,8 @@ class LazyGroup(click.Group):
     def get_command(self, ctx, name):
         if name not in self._table:
             return None
-        return _load(self._table[name]) or _placeholder(name, f"sedkit {self.name} {name} --help")
+        target, short = self._table[name]
+        return LazyCommand(name, target, short, f"sedkit {self.name} {name} --help")
 
 
 class OneLineError(click.ClickException):
@@ -114,9 +137,8 @@ class Root(click.Group):
         if name not in GROUPS:
             return None
         help_, example, table = GROUPS[name]
-        if isinstance(table, str):
-            cmd = _load(table)
-            return cmd or _placeholder(name, example)
+        if isinstance(table, tuple):
+            return LazyCommand(name, table[0], help_, example)
         return LazyGroup(name=name, table=table, example=example, help=f"{help_}\n\nExample: {example}")
 
 

@@ -14,29 +14,30 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
-import torch
+from typing import TYPE_CHECKING, Callable
 
 from sedkit import SedkitError
 
+if TYPE_CHECKING:  # the registry is read by `sedkit train --help`: no torch at import time
+    import torch
+
 MODELS: dict[str, str] = {
     # Turpault et al. 2020 (WAA): end-to-end classifier, triplet and prototypical embeddings + classifier G
-    "classifier": "sedkit.baselines.turpault:build",
-    "triplet": "sedkit.baselines.turpault:build",
-    "proto": "sedkit.baselines.turpault:build",
+    "classifier": "sedkit.baselines.models.embedding:build",
+    "triplet": "sedkit.baselines.models.embedding:build",
+    "proto": "sedkit.baselines.models.embedding:build",
     # Kumar & Raj 2017: weak-label CNN with global max pooling vs strong-label-assumption training
-    "wler": "sedkit.baselines.wler:build",
-    "slat": "sedkit.baselines.wler:build",
+    "wler": "sedkit.baselines.models.multiscale:build",
+    "slat": "sedkit.baselines.models.multiscale:build",
     # Deshmukh et al. 2021 (remix): VGG-like encoder + pooling heads, two-step attention, auxiliary decoder
-    "gap": "sedkit.baselines.pooling:build",
-    "gmp": "sedkit.baselines.pooling:build",
-    "gwrp": "sedkit.baselines.pooling:build",
-    "ap-dilated": "sedkit.baselines.pooling:build",
-    "2ap": "sedkit.baselines.pooling:build",
-    "2ap-aux": "sedkit.baselines.pooling:build",
+    "gap": "sedkit.baselines.models.attention:build",
+    "gmp": "sedkit.baselines.models.attention:build",
+    "gwrp": "sedkit.baselines.models.attention:build",
+    "ap-dilated": "sedkit.baselines.models.attention:build",
+    "2ap": "sedkit.baselines.models.attention:build",
+    "2ap-aux": "sedkit.baselines.models.attention:build",
     # CRNN family (DCASE reference, Park et al. 2019 adversarial + tri-training, Cornell et al. 2020 two-step DAT)
-    **{m: "sedkit.baselines.sed_models:build" for m in ("crnn", "crnn-mt", "crnn-dat", "crnn-park", "crnn-adv-whole",
+    **{m: "sedkit.baselines.models.sed:build" for m in ("crnn", "crnn-mt", "crnn-dat", "crnn-park", "crnn-adv-whole",
                                                         "crnn-adv-time", "tri-training", "tri-training-adv-time")},
 }
 

@@ -1,12 +1,5 @@
-"""One trainer for every baseline; what differs between papers lives in a pluggable :class:`Strategy`.
-
-A strategy owns its networks and optimisers and knows how to do one training step and how to predict:
-
-- ``build(cfg, n_classes, device)``: create networks/optimisers; register them in ``self.nets`` / ``self.opts``
-  (dicts name -> module / optimiser) so the default ``state_dict`` / ``train`` / ``eval`` cover them;
-- ``train_step(batch, step) -> {name: float}``: forward, backward, optimiser step; returns scalars to log;
-- ``predict(batch) -> {"clip": (B, C) probabilities, optionally "frame": (B, T, C)}`` (called under no_grad, eval);
-- optional hooks ``on_epoch_start(epoch)`` / ``on_epoch_end(epoch)``.
+"""One trainer for every baseline; what differs between papers lives in a pluggable strategy
+(:class:`sedkit.baselines.strategies.base.Strategy`: networks, optimisers, one training step, prediction).
 
 :class:`Trainer` runs the epochs: tqdm progress, ``log.csv`` + TensorBoard (``tensorboard/``), atomic checkpoints
 ``last.pt`` / ``best.pt`` (strategy state, epoch, early-stopping state, RNG states; loadable with
@@ -21,7 +14,7 @@ import io
 import math
 import time
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from tqdm import tqdm
@@ -29,6 +22,9 @@ from tqdm import tqdm
 from sedkit import SedkitError
 from sedkit.specs import Spec
 from sedkit.synth.io import atomic_path, atomic_write_text
+
+if TYPE_CHECKING:
+    from sedkit.baselines.strategies.base import Strategy
 
 CHECKPOINT_FORMAT = "sedkit-checkpoint-1"
 
@@ -43,15 +39,6 @@ class TrainSpec(Spec):
     patience: int | None = 20  # epochs without improvement of the selection metric; None = never stop early
     seed: int = 0
     amp: bool = False  # bfloat16 autocast, CUDA only
-
-
-def make_optimizer(cfg: TrainSpec | dict, params) -> torch.optim.Optimizer:
-    """The optimiser a TrainSpec (or a dict with its keys) asks for, over the ``params`` with requires_grad."""
-    spec = cfg if isinstance(cfg, TrainSpec) else TrainSpec(**{k: v for k, v in cfg.items()
-                                                                  if k in TrainSpec.model_fields})
-    params = [p for p in params if p.requires_grad]
-    cls = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad, "sgd": torch.optim.SGD}[spec.optimizer]
-    return cls(params, lr=spec.lr, weight_decay=spec.weight_decay)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -84,64 +71,6 @@ def seed_everything(seed: int) -> None:
 
 def to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-
-
-class Strategy:
-    """Base class of training strategies (see module docstring)."""
-
-    nets: dict
-    opts: dict
-
-    def __init__(self):
-        self.nets = {}
-        self.opts = {}
-        self.device = torch.device("cpu")
-
-    def build(self, cfg: dict, n_classes: int, device) -> None:
-        raise NotImplementedError
-
-    def train_step(self, batch: dict, step: int) -> dict[str, float]:
-        raise NotImplementedError
-
-    def predict(self, batch: dict) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
-
-    def on_epoch_start(self, epoch: int) -> None:
-        pass
-
-    def on_epoch_end(self, epoch: int) -> None:
-        pass
-
-    def train(self) -> None:
-        for m in self.nets.values():
-            m.train()
-
-    def eval(self) -> None:
-        for m in self.nets.values():
-            m.eval()
-
-    def extra_state(self) -> dict:
-        """Anything else to checkpoint (plain tensors / numbers only)."""
-        return {}
-
-    def load_extra_state(self, state: dict) -> None:
-        pass
-
-    def state_dict(self) -> dict:
-        return {"nets": {k: m.state_dict() for k, m in self.nets.items()},
-                "opts": {k: o.state_dict() for k, o in self.opts.items()},
-                "extra": self.extra_state()}
-
-    def load_state_dict(self, state: dict, optimizers: bool = True) -> None:
-        for k, m in self.nets.items():
-            if k not in state["nets"]:
-                raise SedkitError(f"checkpoint has no weights for network {k!r} (has {sorted(state['nets'])})")
-            m.load_state_dict(state["nets"][k])
-        if optimizers:
-            for k, o in self.opts.items():
-                if k in state.get("opts", {}):
-                    o.load_state_dict(state["opts"][k])
-        self.load_extra_state(state.get("extra", {}))
 
 
 def save_checkpoint(path: Path, obj: dict) -> None:

@@ -1,8 +1,9 @@
 """Where benchmark jobs run, and what one job does.
 
 A *job* is one trained model (model x config x training data x seed) and the evaluations the suite asks of it
-(test data x split x post-processing). :func:`run_job` trains it with the function behind ``sedkit train`` (resuming
-from ``last.pt`` after a crash), then evaluates it like ``sedkit eval`` into one cache folder per evaluation.
+(test data x split x post-processing). :func:`run_job` trains it with :func:`sedkit.baselines.api.train` (resuming
+from ``last.pt`` after a crash), then evaluates it with :func:`sedkit.baselines.api.evaluate` into one cache folder per
+evaluation.
 Its results live in the content-addressed cache (:mod:`sedkit.benchmarks.cache`), so a job whose folders are done
 is never run again. Executors only decide where jobs run:
 
@@ -27,47 +28,35 @@ from sedkit.synth.io import atomic_write_json
 
 
 def _train(job: dict, log) -> None:
-    from sedkit.baselines.commands import train_cmd
+    """Train one job's model with :func:`sedkit.baselines.api.train`, continuing a crashed run from ``last.pt``."""
+    from sedkit.baselines import api
 
     run = Path(job["run_dir"])
-    args = [job["model"], "--data", job["data"], "--out", str(run), "--device", job["device"],
-            "--threads", str(job["threads"])]
-    if (run / "config.yaml").is_file() and (run / "run.json").is_file():
-        args.append("--resume")  # continue from last.pt with the saved config
-    else:
-        args += ["--config", job["config_file"], "--seed", str(job["seed"])]
+    resume = (run / "config.yaml").is_file() and (run / "run.json").is_file()
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        train_cmd.main(args=args, prog_name="sedkit train", standalone_mode=False)
+        api.train(job["model"], job["data"], run, config=None if resume else job["overrides"],
+                  seed=None if resume else job["seed"], device=job["device"], threads=job["threads"],
+                  resume=resume, echo=lambda line: print(line, file=log))
 
 
 def _evaluate(job: dict, ev: dict, log) -> dict:
-    """What ``sedkit eval`` does, writing predictions into the evaluation's own folder."""
-    from sedkit.baselines import registry
-    from sedkit.baselines.commands import evaluate_split
-    from sedkit.baselines.trainer import load_checkpoint, resolve_device
-    from sedkit.specs import read_yaml
+    """One evaluation of a job's run, its predictions in the evaluation's own folder."""
+    from sedkit.baselines import api
 
     run = Path(job["run_dir"])
     metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
     if ev["data"] == job["data"] and ev["postprocess"] == "none" and ev["split"] in metrics:
-        return metrics[ev["split"]]  # `sedkit train` already evaluated this split of its own data
-    info = json.loads((run / "run.json").read_text())
-    dev = resolve_device(job["device"])
+        return metrics[ev["split"]]  # training already evaluated this split of its own data
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        entry = registry.build(info["model"], read_yaml(run / "config.yaml"), Path(ev["data"]), dev, training=False)
-        if entry.classes != info["classes"]:
-            raise SedkitError(f"{ev['data']}: classes {entry.classes} differ from the ones the model was trained "
-                              f"on {info['classes']}")
-        ck = load_checkpoint(run / "best.pt", map_location=dev)
-        entry.strategy.load_state_dict(ck["strategy"], optimizers=False)
-        return evaluate_split(entry, Path(ev["data"]), ev["split"], Path(ev["dir"]), ev["postprocess"])
+        return api.evaluate(run, ev["data"], ev["split"], postprocess=ev["postprocess"], device=job["device"],
+                            out=ev["dir"])
 
 
 def run_job(job: dict) -> dict:
     """Train (unless done) and evaluate (unless done) one job; returns ``{"id", "error"}`` (error None if fine)."""
     import torch
 
-    from sedkit.baselines.commands import json_safe  # NaN/inf -> null, as sedkit train writes metrics
+    from sedkit.baselines.api import json_safe  # NaN/inf -> null, as sedkit train writes metrics
 
     torch.set_num_threads(job["threads"])
     run = Path(job["run_dir"])

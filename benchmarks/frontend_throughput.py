@@ -16,7 +16,7 @@ import timeit
 import numpy as np
 import torch
 
-from sedkit.baselines.frontends import FrontendSpec, build_frontend, librosa_logmel
+from sedkit.baselines.models.frontends import FrontendSpec, build_frontend, librosa_logmel
 from sedkit.baselines.trainer import resolve_device, torch_threads
 
 

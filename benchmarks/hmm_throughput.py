@@ -4,7 +4,7 @@
 
 Both decode the same 2-state (silence/event) HMMs on random frame posteriors with the same transitions. The plain
 loop is what one writes by hand: for each clip and class, a Python loop over frames with the two-state recursion
-and a back-trace. sedkit's :func:`~sedkit.baselines.postprocess.viterbi` runs the recursion once for all
+and a back-trace. sedkit's :func:`~sedkit.baselines.evaluation.postprocess.viterbi` runs the recursion once for all
 clips x classes (numpy over columns). Outputs are checked to be identical; throughputs are frames x classes per
 second. One HMM tuning call decodes every tuning clip once, so the ratio carries over to the ~200-call search.
 """
@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from sedkit.baselines.postprocess import viterbi
+from sedkit.baselines.evaluation.postprocess import viterbi
 
 
 def viterbi_loop(p: np.ndarray, stay_sil: float, stay_ev: float) -> np.ndarray:

@@ -33,7 +33,8 @@ def load(out: Path) -> list[dict]:
         info = json.loads((folder / "suite.json").read_text())
         timing = json.loads((folder / "timing.json").read_text())
         found.append({"name": info["name"], "spec": SuiteSpec.model_validate(info["spec"]), "scale": info["scale"],
-                      "seeds": info["seeds"], "datasets": info.get("datasets", {}), "cells": json.loads((folder / "cells.json").read_text()),
+                      "seeds": info["seeds"], "datasets": info.get("datasets", {}),
+                      "cells": json.loads((folder / "cells.json").read_text()),
                       "timing": timing})
     if not found:
         raise SedkitError(f"{out}: no benchmark results (no suites/<suite>/cells.json); run sedkit bench run first")

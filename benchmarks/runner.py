@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 from tqdm import tqdm
 
 from sedkit import SedkitError, __version__
@@ -32,7 +31,7 @@ from sedkit.benchmarks.cache import Cache, short_hash
 from sedkit.benchmarks.executors import execute
 from sedkit.benchmarks.suites import SuiteSpec, data_ref, load_suite
 from sedkit.specs import builtin_spec_path, load_spec, read_yaml, resolved, spec_hash
-from sedkit.synth.io import atomic_write_json, atomic_write_text, safe_join, sha256_file
+from sedkit.synth.io import atomic_write_json, safe_join, sha256_file
 
 # generator -> (module, spec class, built-in spec, spec overrides, extra generate() keywords)
 GENERATORS = {
@@ -204,7 +203,6 @@ def plan_suite(name: str, suite: SuiteSpec, scale: str, seeds: list[int], cache:
                             "data": str(tr.data_dir(tr_sub)), "device": device, "threads": threads,
                             "git_commit": commit, "evals": [], "error": tr.error,
                             "label": f"{name}: {f['model']} on {f['train']} seed {seed}"}
-                        job["config_file"] = str(Path(job["run_dir"]) / "bench_config.yaml")
                     ekey = {"run": rid, "data": [te.hash, te_sub], "split": f["split"],
                             "postprocess": f["postprocess"]}
                     eid = short_hash(ekey)
@@ -361,7 +359,6 @@ def run_suite(name: str, suite: SuiteSpec, out: Path, cache: Cache, scale: str, 
     for job in todo:
         if not Cache.is_done(Path(job["run_dir"])):
             Cache.start(Path(job["run_dir"]), job["key"])
-            atomic_write_text(job["config_file"], yaml.safe_dump(job["overrides"], sort_keys=True))
     blocked = sum(1 for j in plan.jobs.values() if j["error"])
     unavailable = sum(1 for c in plan.cells if c.get("blocked"))
     echo(f"[{name}] {len(plan.jobs)} models to train and evaluate: {len(todo)} to run ({executor}, {workers} "

@@ -26,7 +26,6 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import click
 import numpy as np

@@ -37,7 +37,8 @@ VOLATILE = [
                           "the same code; the dataset audio mixed from it does not"),
 ]
 TINY_CRNN = ["--set", "net.filters=[16,32,32]", "--set", "net.pooling=[[1,4],[1,4],[1,2]]",
-             "--set", "net.rnn_hidden=32", "--set", "net.rnn_layers=1", "--set", "data.batch={synthetic: 4, weak: 4, unlabel: 8}"]
+             "--set", "net.rnn_hidden=32", "--set", "net.rnn_layers=1",
+             "--set", "data.batch={synthetic: 4, weak: 4, unlabel: 8}"]
 TRAININGS = {  # run name -> (model, data folder, extra args)
     "classifier": ("classifier", "waa/segments/10s", ["--epochs", "2"]),
     "crnn-mt": ("crnn-mt", "semi", ["--epochs", "2", *TINY_CRNN]),

@@ -9,7 +9,7 @@ import scipy.signal
 import torch
 
 from sedkit import SedkitError
-from sedkit.baselines.frontends import (FrontendSpec, build_frontend, librosa_logmel, smooth, smoothing_coef)
+from sedkit.baselines.models.frontends import FrontendSpec, build_frontend, librosa_logmel, smooth, smoothing_coef
 
 
 def noise(n: int, seed: int = 0) -> np.ndarray:

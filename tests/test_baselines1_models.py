@@ -7,13 +7,13 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score
 
-from sedkit.baselines.frontends import FrontendSpec, build_frontend
-from sedkit.baselines.pooling import DeshmukhModel, DeshmukhSpec, GlobalPooling, TwoStepAttention, gwrp
-from sedkit.baselines.tagging import F1_TIE_BREAK, f1_then_map, tagging_metrics
-from sedkit.baselines.tagging_strategies import centroid_accuracy
+from sedkit.baselines.models.frontends import FrontendSpec, build_frontend
+from sedkit.baselines.models.attention import DeshmukhModel, DeshmukhSpec, GlobalPooling, TwoStepAttention, gwrp
+from sedkit.baselines.evaluation.tagging import F1_TIE_BREAK, f1_then_map, tagging_metrics
+from sedkit.baselines.strategies.tagging import centroid_accuracy
 from sedkit.baselines.trainer import torch_threads
-from sedkit.baselines.turpault import Classifier, EmbeddingCNN, NetSpec, TurpaultModel
-from sedkit.baselines.wler import KumarModel, KumarNet, KumarNetSpec, segment_frames, slide, wler_state_from_slat
+from sedkit.baselines.models.embedding import Classifier, EmbeddingCNN, NetSpec, TurpaultModel
+from sedkit.baselines.models.multiscale import KumarModel, KumarNet, KumarNetSpec, segment_frames, slide, wler_state_from_slat
 
 SR = 8000
 

@@ -10,10 +10,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from sedkit.baselines import predictions, registry
-from sedkit.baselines.commands import model_config
+from sedkit.baselines.evaluation import predictions
+from sedkit.baselines import registry
+from sedkit.baselines.api import model_config
 from sedkit.specs import deep_merge
-from sedkit.baselines.tagging_strategies import centroid_accuracy, embeddings
+from sedkit.baselines.strategies.tagging import centroid_accuracy, embeddings
 from sedkit.baselines.toydata import make_toy_datadir
 from sedkit.baselines.trainer import Trainer, load_checkpoint, seed_everything, torch_threads
 from sedkit.cli import root
@@ -47,7 +48,7 @@ def _one_thread():
 
 
 def tiny_config(name: str, **data) -> dict:
-    cfg = deep_merge(model_config(name, None, (), None, 0), TINY[name])
+    cfg = deep_merge(model_config(name, None, {"train.seed": 0}), TINY[name])
     return deep_merge(cfg, {"data": data})
 
 

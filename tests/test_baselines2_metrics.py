@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sedkit.baselines.postprocess import PostprocessConfig, active_to_events, arrays_to_frames
-from sedkit.baselines.sed_metrics import PSDS_SCENARIOS, evaluate_scores, event_segment_f1, psds, write_report
+from sedkit.baselines.evaluation.postprocess import PostprocessConfig, active_to_events, arrays_to_frames
+from sedkit.baselines.evaluation.sed import PSDS_SCENARIOS, evaluate_scores, event_segment_f1, psds, write_report
 
 CLASSES = ["cat", "dog", "speech"]
 

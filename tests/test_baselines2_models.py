@@ -3,13 +3,13 @@ import numpy as np
 import pytest
 import torch
 
-from sedkit.baselines.crnn import CRNN, CRNNConfig, bce, sed_bce
-from sedkit.baselines.frontends import FrontendSpec, build_frontend
-from sedkit.baselines.grl import DomainClassifier, grad_reverse
-from sedkit.baselines.sed_data import MixedBatchSampler, MixedDataset, frame_targets, n_out_frames
-from sedkit.baselines.sed_models import SEDModelSpec, with_base
-from sedkit.baselines.sed_strategies import ramp
-from sedkit.baselines.tri_training import agreement, pseudo_labels, weight_similarity
+from sedkit.baselines.models.crnn import CRNN, bce, sed_bce
+from sedkit.baselines.models.frontends import build_frontend
+from sedkit.baselines.models.domain import DomainClassifier, grad_reverse
+from sedkit.baselines.data.sed import MixedBatchSampler, MixedDataset, frame_targets, n_out_frames
+from sedkit.baselines.models.sed import SEDModelSpec, with_base
+from sedkit.baselines.strategies.sed import ramp
+from sedkit.baselines.strategies.tri_training import agreement, pseudo_labels, weight_similarity
 from sedkit.specs import builtin_spec_path, load_spec, read_yaml
 
 
@@ -156,7 +156,7 @@ def test_mixed_batches_follow_the_configured_composition_and_seed():
 
 
 def test_ema_update_of_the_teacher():
-    from sedkit.baselines.sed_strategies import ema_update
+    from sedkit.baselines.strategies.sed import ema_update
 
     student, teacher = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
     with torch.no_grad():

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from sedkit import SedkitError
-from sedkit.baselines.postprocess import (HMMConfig, PostprocessConfig, active_to_events, arrays_to_frames,
-                                          delete_short, hmm_decode, hmm_decode_clips, hmm_scores, median_filter,
-                                          merge_events, postprocess, split_half, tune_hmm, viterbi)
+from sedkit.baselines.evaluation.postprocess import (HMMConfig, PostprocessConfig, active_to_events, arrays_to_frames,
+                                                     delete_short, hmm_decode, hmm_decode_clips, hmm_scores,
+                                                     median_filter, merge_events, postprocess, split_half, tune_hmm,
+                                                     viterbi)
 
 CLASSES = ["dog", "speech"]
 
@@ -120,7 +121,7 @@ def test_tune_hmm_is_seeded_and_beats_plain_thresholding():
     assert sorted(a["tuning_ids"] + a["held_out_ids"]) == sorted(scores)
     assert a["tuning_ids"] == split_half(scores, 7)[0]
     pp = PostprocessConfig(hmm=cfg)
-    from sedkit.baselines.sed_metrics import event_segment_f1
+    from sedkit.baselines.evaluation.sed import event_segment_f1
     held = {k: scores[k] for k in a["held_out_ids"]}
     ref = {k: gt[k] for k in held}
     f_none = event_segment_f1(ref, postprocess("none", held, CLASSES, pp)[1], CLASSES, segment=False)

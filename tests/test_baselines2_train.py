@@ -9,33 +9,14 @@ import yaml
 from click.testing import CliRunner
 
 from sedkit.baselines.registry import build
-from sedkit.baselines.toydata import make_toy_datadir
 from sedkit.baselines.trainer import to_device
 from sedkit.cli import root
 
-TINY = {
-    "frontend": {"preset": None, "sr": 8000, "n_fft": 256, "hop_length": 64, "n_mels": 32, "compression": "log",
-                 "norm": "minmax"},
-    "net": {"filters": [8, 8, 8], "pooling": [[2, 2], [2, 2], [1, 2]], "rnn_hidden": 16, "rnn_layers": 1},
-    "strategy": {"rampup_epochs": 1, "tri_training": {"phase1_epochs": 1}},
-    "data": {"batch": {"synthetic": 4, "weak": 2, "unlabel": 2}, "clip_seconds": 2.0, "eval_batch_size": 8},
-    "train": {"epochs": 2},
-    "postprocess": {"median": 3, "hmm": {"n_calls": 4, "n_silence": 2}},
-}
+from helpers import TINY_SED, make_semi
+
+TINY = TINY_SED
 VARIANTS = ["crnn-park", "crnn-adv-whole", "crnn-adv-time", "crnn-mt", "crnn-dat", "tri-training",
             "tri-training-adv-time"]
-
-
-def make_semi(root: Path, n: int = 2) -> Path:
-    """synthetic (strong, clean) / weak + unlabel (target domain: lower SNR) / validation + eval (strong, target)."""
-    kw = dict(classes=("a", "b", "c"), sr=8000, duration_s=2.0, event_s=(0.4, 1.0))
-    make_toy_datadir(root, per_class={"synthetic": n}, labels="strong", seed=0, snr_db=20, **kw)
-    make_toy_datadir(root, per_class={"validation": 2, "eval": 2}, labels="strong", seed=2, snr_db=8, **kw)
-    make_toy_datadir(root, per_class={"weak": n, "unlabel": n}, labels="weak", seed=1, snr_db=8, **kw)
-    u = root / "metadata" / "unlabel.tsv"
-    names = [r.split("\t")[0] for r in u.read_text().splitlines()[1:]]
-    u.write_text("filename\n" + "".join(f"{n}\n" for n in names))
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -133,12 +133,16 @@ def test_perf_finds_scripts_and_reads_ratios():
 @pytest.mark.parametrize("name", suite_names())
 def test_builtin_suite_model_configs_validate_at_both_scales(name):
     """Each suite model's merged config passes its model's own spec (catches drift in specs/models/)."""
-    from sedkit.baselines import pooling, sed_models, turpault, wler
+    from sedkit.baselines.models import attention as pooling
+    from sedkit.baselines.models import sed as sed_models
+    from sedkit.baselines.models import embedding as turpault
+    from sedkit.baselines.models import multiscale as wler
     from sedkit.benchmarks.runner import deep_merge, model_overrides
     from sedkit.specs import builtin_spec_path, load_spec, read_yaml
 
-    specs = {"sedkit.baselines.turpault:build": turpault.TurpaultSpec, "sedkit.baselines.wler:build": wler.KumarSpec,
-             "sedkit.baselines.pooling:build": pooling.DeshmukhSpec}
+    specs = {"sedkit.baselines.models.embedding:build": turpault.TurpaultSpec,
+             "sedkit.baselines.models.multiscale:build": wler.KumarSpec,
+             "sedkit.baselines.models.attention:build": pooling.DeshmukhSpec}
     _, suite = load_suite(name)
     for scale in ("quick", "paper"):
         for ref in suite.models.values():

@@ -32,7 +32,6 @@ def test_import_folder_rejects_corrupt_and_counts(folder_corpus):
 
     info = CliRunner().invoke(root, ["soundbank", "info", str(folder_corpus)])
     assert info.exit_code == 0
-    line = {l.split()[0] + "/" + l.split()[1]: l for l in info.output.splitlines() if l.startswith(("dog ", "cat "))}
     assert "dog=4" in info.output and "cat=3" in info.output and "bell=2" in info.output
     assert "broken__x.wav" in info.output and "empty class folder" in info.output
 

@@ -8,11 +8,11 @@ import torch
 import yaml
 from click.testing import CliRunner
 from conftest import make_tiny_bank
-from test_baselines2_train import TINY, make_semi
+from helpers import TINY_SED as TINY, make_semi
 
 from sedkit import SedkitError
-from sedkit.baselines.sed_augment import AugmentSpec, FeatureAugment, data_soundbank
-from sedkit.baselines.sed_data import SEDData, SEDDataSpec
+from sedkit.baselines.data.augment import AugmentSpec, FeatureAugment, data_soundbank
+from sedkit.baselines.data.sed import SEDData, SEDDataSpec
 from sedkit.cli import root
 
 CLASSES = ("a", "b", "c")

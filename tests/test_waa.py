@@ -164,7 +164,7 @@ def test_bad_spec_values_are_one_line_errors(tmp_path, tiny_bank):
         r = CliRunner().invoke(root, ["synth", "waa", "--spec", str(bad), "--soundbank", str(tiny_bank),
                                       "--out", str(tmp_path / "o")])
         assert r.exit_code == 2, r.output
-        lines = [l for l in r.output.splitlines() if l.strip()]
+        lines = [ln for ln in r.output.splitlines() if ln.strip()]
         assert len(lines) == 1 and str(bad) in lines[0] and needle in lines[0], r.output
         assert not (tmp_path / "o").exists()
 

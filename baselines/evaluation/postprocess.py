@@ -238,7 +238,7 @@ def tune_hmm(scores: dict[str, pd.DataFrame], ground_truth: dict[str, list], cla
     """
     from tqdm import tqdm
 
-    from sedkit.baselines.sed_metrics import event_segment_f1
+    from sedkit.baselines.evaluation.sed import event_segment_f1
 
     tune_ids, rest_ids = split_half(scores, cfg.seed)
     rng = np.random.default_rng(cfg.seed)

@@ -20,9 +20,11 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from sedkit.baselines.data import primary_class
-from sedkit.baselines.trainer import Strategy, make_optimizer
+from sedkit.baselines.data.loaders import primary_class
+from sedkit.baselines.strategies.base import Strategy, make_optimizer
+from sedkit.baselines.trainer import TrainSpec
 
 
 def bce(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -32,19 +34,19 @@ def bce(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 class ModelStrategy(Strategy):
-    """A strategy around one model and one optimiser, built by ``make_model(n_classes)``."""
+    """A strategy around one model (built by the model's builder for its classes) and one optimiser."""
 
-    def __init__(self, make_model: Callable, **options):
+    def __init__(self, model: nn.Module, **options):
         super().__init__()
-        self.make_model = make_model
+        self.model = model
         self.options = options
 
-    def build(self, cfg: dict, n_classes: int, device) -> None:
+    def build(self, train: TrainSpec, n_classes: int, device, steps_per_epoch: int = 1) -> None:
         self.device = torch.device(device)
-        self.model = self.make_model(n_classes).to(self.device)
+        self.model.to(self.device)
         self.nets = {"model": self.model}
         params = getattr(self.model, "trainable_parameters", self.model.parameters)()
-        self.opts = {"opt": make_optimizer(cfg, params)}
+        self.opts = {"opt": make_optimizer(train, params)}
         self.frame_hop_s = getattr(self.model, "frame_hop_s", None)
 
     def step(self, loss: torch.Tensor) -> None:

@@ -7,10 +7,7 @@ A data dir holds ``audio/<split>/*.wav`` and ``metadata/<split>.tsv`` whose head
 order, else the sorted union of the labels in all TSVs is used.
 
 - :class:`DataDir` / :class:`SplitTable`: splits, classes, per-file weak labels and strong events.
-- :class:`ClipDataset`: audio at a given sample rate, fixed length (pad/crop) or the file's own length; items are
-  dicts ``{"audio", "target", "index", "filename"}``; :func:`collate` pads variable lengths and adds ``"n_samples"``.
-- :class:`TripletSampler`, :class:`EpisodeSampler`: batch samplers for metric learning; :func:`make_loader`.
-Random draws use ``torch.Generator`` objects exposed as ``.generator`` (the trainer checkpoints their states).
+Loading clips from it: :mod:`sedkit.baselines.data.loaders`.
 """
 from __future__ import annotations
 
@@ -19,12 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sedkit import SedkitError
 from sedkit.specs import Spec
-from sedkit.synth import audio as audio_io
 
 STRONG = ("filename", "onset", "offset", "event_label")
 WEAK = ("filename", "event_labels")
@@ -201,167 +195,3 @@ class DataDir:
         t = SplitTable(self.root, split, kind, names, labels, events, durations)
         self._tables[split] = t
         return t
-
-
-class ClipDataset(Dataset):
-    """Clips of one split as ``{"audio": (n,), "target": (C,), "index": i, "filename": str}``."""
-
-    def __init__(self, table: SplitTable, classes: list[str], sr: int, clip_seconds: float | None = None,
-                 cache_seconds: float = 0.0):
-        self.table, self.classes, self.sr = table, classes, sr
-        self.n_samples = None if clip_seconds is None else int(round(clip_seconds * sr))
-        self.targets = torch.from_numpy(table.targets(classes))
-        self.cache_seconds = cache_seconds
-        self._cache: dict[int, np.ndarray] = {}
-        self._cached_s = 0.0
-
-    def __len__(self) -> int:
-        return len(self.table.filenames)
-
-    def load(self, i: int) -> np.ndarray:
-        if i in self._cache:
-            return self._cache[i]
-        x, _ = audio_io.read(self.table.audio_path(self.table.filenames[i]), sr=self.sr)
-        x = fix_length(x, self.n_samples)
-        if self._cached_s + len(x) / self.sr <= self.cache_seconds:
-            self._cache[i] = x
-            self._cached_s += len(x) / self.sr
-        return x
-
-    def __getitem__(self, i: int) -> dict:
-        return {"audio": torch.from_numpy(self.load(i)), "target": self.targets[i], "index": i,
-                "filename": self.table.filenames[i]}
-
-
-def fix_length(x: np.ndarray, n: int | None) -> np.ndarray:
-    if n is None or len(x) == n:
-        return x
-    if len(x) > n:
-        return x[:n]
-    return np.pad(x, (0, n - len(x)))
-
-
-def collate(items: list[dict]) -> dict:
-    """Stack items; audio of different lengths is zero-padded at the end, true lengths in ``n_samples``."""
-    lens = [len(it["audio"]) for it in items]
-    n = max(lens)
-    audio = torch.zeros(len(items), n)
-    for k, it in enumerate(items):
-        audio[k, :lens[k]] = it["audio"]
-    out = {"audio": audio, "n_samples": torch.tensor(lens), "index": torch.tensor([it["index"] for it in items]),
-           "filename": [it["filename"] for it in items]}
-    for key in items[0]:
-        if key not in out:
-            out[key] = torch.stack([torch.as_tensor(it[key]) for it in items])
-    return out
-
-
-def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0, num_workers: int = 0,
-                batch_sampler: Sampler | None = None) -> DataLoader:
-    """A DataLoader with :func:`collate`; shuffling draws from its own seeded ``torch.Generator``."""
-    if batch_sampler is not None:
-        return DataLoader(dataset, batch_sampler=batch_sampler, collate_fn=collate, num_workers=num_workers)
-    gen = torch.Generator().manual_seed(seed) if shuffle else None
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=gen, collate_fn=collate,
-                      num_workers=num_workers)
-
-
-def primary_class(targets: torch.Tensor) -> torch.Tensor:
-    """First active class of each clip (-1 when none); WAA clips have exactly one."""
-    has = targets.sum(1) > 0
-    return torch.where(has, targets.argmax(1), torch.full_like(has, -1, dtype=torch.long))
-
-
-class TripletSampler(Sampler):
-    """Batches ``[anchors, positives, negatives]`` (3 x ``batch_size`` indices): each anchor gets a random
-    clip of its class and a random clip of another class. Anchors run over the labelled clips in random order."""
-
-    def __init__(self, targets: torch.Tensor, batch_size: int, seed: int = 0):
-        self.cls = primary_class(targets)
-        self.batch_size = batch_size
-        self.generator = torch.Generator().manual_seed(seed)
-        self.anchors = torch.nonzero(self.cls >= 0).flatten()
-        self.by_class = {int(c): torch.nonzero(self.cls == c).flatten() for c in self.cls.unique() if c >= 0}
-        if len(self.by_class) < 2:
-            raise SedkitError("triplet training needs labelled clips of at least 2 classes")
-
-    def __len__(self) -> int:
-        return (len(self.anchors) + self.batch_size - 1) // self.batch_size
-
-    def __iter__(self):
-        g = self.generator
-        order = self.anchors[torch.randperm(len(self.anchors), generator=g)]
-        for start in range(0, len(order), self.batch_size):
-            a = order[start:start + self.batch_size]
-            pos, neg = [], []
-            for i in a.tolist():
-                c = int(self.cls[i])
-                same = self.by_class[c]
-                cand = same[same != i] if len(same) > 1 else same
-                pos.append(int(cand[torch.randint(len(cand), (1,), generator=g)]))
-                others = torch.nonzero((self.cls >= 0) & (self.cls != c)).flatten()
-                neg.append(int(others[torch.randint(len(others), (1,), generator=g)]))
-            yield a.tolist() + pos + neg
-
-
-class EpisodeSampler(Sampler):
-    """Prototypical-network episodes: ``n_way`` classes x ``n_per_class`` clips, class-major order.
-
-    The first ``n_support`` clips of each class block are the support set, the rest the queries.
-    """
-
-    def __init__(self, targets: torch.Tensor, n_way: int | None, n_per_class: int, n_episodes: int | None,
-                 seed: int = 0):
-        self.cls = primary_class(targets)
-        self.by_class = {int(c): torch.nonzero(self.cls == c).flatten() for c in self.cls.unique() if c >= 0}
-        self.n_way = min(n_way or len(self.by_class), len(self.by_class))
-        if self.n_way < 2:
-            raise SedkitError("prototypical training needs labelled clips of at least 2 classes")
-        self.n_per_class = n_per_class
-        labelled = int((self.cls >= 0).sum())
-        self.n_episodes = n_episodes or max(1, labelled // (self.n_way * n_per_class))
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        return self.n_episodes
-
-    def __iter__(self):
-        g = self.generator
-        classes = torch.tensor(sorted(self.by_class))
-        for _ in range(self.n_episodes):
-            chosen = classes[torch.randperm(len(classes), generator=g)[:self.n_way]].sort().values
-            batch = []
-            for c in chosen.tolist():
-                pool = self.by_class[c]
-                if len(pool) >= self.n_per_class:
-                    pick = pool[torch.randperm(len(pool), generator=g)[:self.n_per_class]]
-                else:
-                    pick = pool[torch.randint(len(pool), (self.n_per_class,), generator=g)]
-                batch.extend(pick.tolist())
-            yield batch
-
-
-class SplitLoaders:
-    """Datasets and loaders of one data dir under one :class:`DataSpec`, created on demand and reused."""
-
-    def __init__(self, data_dir: str | Path, spec: DataSpec, sr: int, seed: int = 0):
-        self.dd = DataDir(data_dir)
-        self.spec, self.sr, self.seed = spec, sr, seed
-        self.classes = self.dd.classes
-        self._sets: dict[str, ClipDataset] = {}
-
-    def dataset(self, split: str) -> ClipDataset:
-        if split not in self._sets:
-            self._sets[split] = ClipDataset(self.dd.table(split), self.classes, self.sr, self.spec.clip_seconds,
-                                            self.spec.cache_seconds)
-        return self._sets[split]
-
-    def loader(self, split: str, shuffle: bool = False, batch_sampler: Sampler | None = None,
-               batch_size: int | None = None) -> DataLoader:
-        return make_loader(self.dataset(split), batch_size or self.spec.batch_size, shuffle, self.seed,
-                           self.spec.num_workers, batch_sampler)
-
-    def eval_splits(self) -> list[str]:
-        """The configured evaluation splits that exist in this data dir."""
-        have = set(self.dd.splits())
-        return [s for s in self.spec.eval_splits if s in have]

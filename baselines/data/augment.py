@@ -71,7 +71,7 @@ def data_soundbank(data_dir: Path) -> Path:
 
 
 class MixedRole(Dataset):
-    """The strong role as dynamic mixtures: items shaped like :class:`~sedkit.baselines.sed_data.RoleDataset`'s."""
+    """The strong role as dynamic mixtures: items shaped like :class:`~sedkit.baselines.data.sed.RoleDataset`'s."""
 
     def __init__(self, mixer, classes: list[str], n_frames: int, hop_out: float):
         unknown = sorted(set(mixer.labels) - set(classes))
@@ -86,7 +86,7 @@ class MixedRole(Dataset):
         return len(self.mixer)
 
     def __getitem__(self, i: int) -> dict:
-        from sedkit.baselines.sed_data import frame_targets
+        from sedkit.baselines.data.sed import frame_targets
 
         it = self.mixer[i]
         ft = frame_targets(it["events"], self.classes, self.n_frames, self.hop_out)

@@ -9,7 +9,7 @@ Two configurations ship as specs:
 The network is split into an :class:`Extractor` (CNN + BiGRU, Park et al.'s shared extractor F) and one or more
 :class:`SEDHead` (a frame sigmoid classifier and an attention pooling for the clip), so that tri-training can put
 three heads (F1, F2, Ft) on one extractor. Input features are ``(B, channels, T, n_mels)`` (what
-:mod:`sedkit.baselines.frontends` produces); outputs are probabilities ``frame (B, T', C)`` and ``clip (B, C)`` with
+:mod:`sedkit.baselines.models.frontends` produces); outputs are probabilities ``frame (B, T', C)`` and ``clip (B, C)`` with
 ``T' = T // prod(time pooling)``.
 """
 from __future__ import annotations

@@ -26,11 +26,12 @@ from torch import nn
 
 from sedkit import SedkitError
 from sedkit.specs import Spec
-from sedkit.baselines import tagging
-from sedkit.baselines.data import DataSpec, SplitLoaders
-from sedkit.baselines.frontends import FrontendSpec, build_frontend
+from sedkit.baselines.evaluation import tagging
+from sedkit.baselines.data.folder import DataSpec
+from sedkit.baselines.data.loaders import SplitLoaders
+from sedkit.baselines.models.frontends import FrontendSpec, build_frontend
 from sedkit.baselines.registry import ModelEntry, validate
-from sedkit.baselines.tagging_strategies import BCEStrategy, SegmentStrategy
+from sedkit.baselines.strategies.tagging import BCEStrategy, SegmentStrategy
 from sedkit.baselines.trainer import TrainSpec
 
 
@@ -176,6 +177,6 @@ def build(cfg: dict, data_dir: Path, device: torch.device, training: bool = True
     frontend = build_frontend(spec.frontend)
     net = KumarNet(spec.net, spec.frontend.n_mels, len(loaders.classes), fully_conv=spec.method == "wler")
     model = KumarModel(frontend, net, spec.slat_train_hop)
-    strategy = (BCEStrategy if spec.method == "wler" else SegmentStrategy)(lambda n: model)
-    strategy.build(spec.train.model_dump(), len(loaders.classes), device)
+    strategy = (BCEStrategy if spec.method == "wler" else SegmentStrategy)(model)
+    strategy.build(spec.train, len(loaders.classes), device)
     return tagging.tagging_entry(spec, loaders, strategy, frontend, device, training, tagging.map_select)

@@ -27,12 +27,13 @@ from torch import nn
 
 from sedkit.specs import Spec
 from sedkit.synth.io import atomic_path, safe_join
-from sedkit.baselines import tagging
-from sedkit.baselines.predictions import audio_id
-from sedkit.baselines.data import DataSpec, SplitLoaders
-from sedkit.baselines.frontends import FrontendSpec, build_frontend
+from sedkit.baselines.evaluation import tagging
+from sedkit.baselines.evaluation.predictions import audio_id
+from sedkit.baselines.data.folder import DataSpec
+from sedkit.baselines.data.loaders import SplitLoaders
+from sedkit.baselines.models.frontends import FrontendSpec, build_frontend
 from sedkit.baselines.registry import ModelEntry, validate
-from sedkit.baselines.tagging_strategies import BCEStrategy
+from sedkit.baselines.strategies.tagging import BCEStrategy
 from sedkit.baselines.trainer import TrainSpec, to_device
 
 
@@ -193,10 +194,10 @@ def build(cfg: dict, data_dir: Path, device: torch.device, training: bool = True
     loaders = SplitLoaders(data_dir, spec.data, spec.frontend.sr, spec.train.seed)
     frontend = build_frontend(spec.frontend)
     model = DeshmukhModel(frontend, spec, len(loaders.classes))
-    strategy = BCEStrategy(lambda n: model, aux_alpha=spec.aux_alpha if spec.aux_decoder else 0.0)
-    strategy.build(spec.train.model_dump(), len(loaders.classes), device)
+    strategy = BCEStrategy(model, aux_alpha=spec.aux_alpha if spec.aux_decoder else 0.0)
+    strategy.build(spec.train, len(loaders.classes), device)
     entry = tagging.tagging_entry(spec, loaders, strategy, frontend, device, training, tagging.micro_ap_select,
-                                  evaluate="sedkit.baselines.pooling:evaluate")
+                                  evaluate="sedkit.baselines.models.attention:evaluate")
     entry.options["figures"] = spec.figures
     return entry
 

@@ -2,7 +2,7 @@
 
 Networks: a shared extractor F (the CRNN's CNN + BiGRU), labelers F1 and F2 and a final classifier Ft (each a
 frame + attention-pooled clip head), and, with ``adversarial.scheme: grl``, a domain classifier D behind a
-gradient reversal layer (Adv.whole / Adv.time, see :mod:`sedkit.baselines.grl`).
+gradient reversal layer (Adv.whole / Adv.time, see :mod:`sedkit.baselines.models.domain`).
 
 - Phase 1 (epochs ``< phase1_epochs``): F, F1, F2, Ft and D train on S, W and U mini-batches:
   ``L = sum_{h in F1, F2, Ft} L_y(h) + reg_lambda |<W_F1/|W_F1|, W_F2/|W_F2|>| + L_d`` (eqs. 1-8; ``W`` are the
@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import torch
 
-from sedkit.baselines.crnn import Extractor, SEDHead, bce
-from sedkit.baselines.sed_strategies import SEDBase, domain_loss, labelled_loss
-from sedkit.baselines.grl import grad_reverse
-from sedkit.baselines.trainer import to_device
+from sedkit.baselines.models.crnn import Extractor, SEDHead, bce
+from sedkit.baselines.strategies.sed import SEDBase, domain_loss, labelled_loss
+from sedkit.baselines.models.domain import grad_reverse
+from sedkit.baselines.trainer import TrainSpec, to_device
 
 
 def agreement(p1: torch.Tensor, p2: torch.Tensor, threshold: float = 0.5, confidence: float = 0.5):
@@ -74,8 +74,9 @@ def weight_similarity(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
 class TriTrainingStrategy(SEDBase):
     HEADS = ("f1", "f2", "ft")
 
-    def build(self, cfg, n_classes: int, device, steps_per_epoch: int = 1) -> None:
-        super().build(cfg, n_classes, device, steps_per_epoch)
+    def build(self, train: TrainSpec, n_classes: int, device, steps_per_epoch: int = 1) -> None:
+        super().build(train, n_classes, device, steps_per_epoch)
+        cfg = self.cfg
         fe = self.nets["frontend"]
         net = cfg.net
         self.nets["extractor"] = Extractor(net, cfg.frontend.n_mels, fe.channels)

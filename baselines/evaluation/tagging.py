@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from sedkit.specs import resolved
-from sedkit.baselines import predictions
+from sedkit.baselines.evaluation import predictions
 from sedkit.baselines.registry import ModelEntry
 
 
@@ -99,7 +99,7 @@ def evaluate(entry, data_dir: str | Path, split: str, run_dir: str | Path, postp
 
 
 def tagging_entry(spec, loaders, strategy, frontend, device, training: bool, select_metric,
-                  evaluate: str = "sedkit.baselines.tagging:evaluate") -> ModelEntry:
+                  evaluate: str = "sedkit.baselines.evaluation.tagging:evaluate") -> ModelEntry:
     """The ModelEntry of a tagging model whose spec has ``frontend``, ``data`` and ``train`` sections; with
     ``training`` also the z-score statistics (training split) and the train / validation loaders."""
     entry = ModelEntry(task="tagging", config=resolved(spec), classes=loaders.classes, strategy=strategy,

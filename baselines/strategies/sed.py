@@ -24,11 +24,12 @@ from typing import Literal
 import torch
 from torch import nn
 
-from sedkit.baselines.crnn import CRNN, bce, sed_bce
-from sedkit.baselines.frontends import build_frontend
-from sedkit.baselines.grl import DomainClassifier, grad_reverse
-from sedkit.baselines.sed_augment import FeatureAugment
-from sedkit.baselines.trainer import Strategy
+from sedkit.baselines.models.crnn import CRNN, bce, sed_bce
+from sedkit.baselines.models.frontends import build_frontend
+from sedkit.baselines.models.domain import DomainClassifier, grad_reverse
+from sedkit.baselines.data.augment import FeatureAugment
+from sedkit.baselines.strategies.base import Strategy
+from sedkit.baselines.trainer import TrainSpec
 from sedkit.specs import Spec
 
 
@@ -93,16 +94,22 @@ def domain_loss(d: DomainClassifier, feats: torch.Tensor, batch: dict) -> torch.
 
 
 class SEDBase(Strategy):
-    """What every SED strategy shares: front end, learning-rate warm-up, ramp, device handling."""
+    """What every SED strategy shares: front end, learning-rate warm-up, ramp, device handling.
+    Constructed with the model spec (:class:`~sedkit.baselines.models.sed.SEDModelSpec`)."""
 
-    def build(self, cfg, n_classes: int, device, steps_per_epoch: int = 1) -> None:
-        self.cfg = cfg
+    def __init__(self, spec):
+        super().__init__()
+        self.cfg = spec
+
+    def build(self, train: TrainSpec, n_classes: int, device, steps_per_epoch: int = 1) -> None:
+        cfg = self.cfg
+        self.train_spec = train
         self.n_classes = n_classes
         self.device = torch.device(device)
-        self.lr = cfg.train.lr
+        self.lr = train.lr
         self.ramp_steps = cfg.strategy.rampup_epochs * max(steps_per_epoch, 1)
         self.nets["frontend"] = build_frontend(cfg.frontend)
-        self.augment = FeatureAugment(cfg.data.augment, cfg.frontend.sr, cfg.data.clip_seconds, cfg.train.seed)
+        self.augment = FeatureAugment(cfg.data.augment, cfg.frontend.sr, cfg.data.clip_seconds, train.seed)
         self.frame_hop_s = None  # set by the builder (seconds per output frame)
 
     def _to_device(self) -> None:
@@ -126,8 +133,9 @@ class SEDBase(Strategy):
 class CRNNStrategy(SEDBase):
     """Supervised / mean teacher / GRL domain-adversarial / two-step domain-adversarial CRNN (module docstring)."""
 
-    def build(self, cfg, n_classes: int, device, steps_per_epoch: int = 1) -> None:
-        super().build(cfg, n_classes, device, steps_per_epoch)
+    def build(self, train: TrainSpec, n_classes: int, device, steps_per_epoch: int = 1) -> None:
+        super().build(train, n_classes, device, steps_per_epoch)
+        cfg = self.cfg
         st = cfg.strategy
         fe = self.nets["frontend"]
         student = CRNN(cfg.net, n_classes, cfg.frontend.n_mels, fe.channels)

@@ -4,14 +4,15 @@ Inside a run folder, for each scored split::
 
     predictions/<split>/clip_scores.tsv        filename<TAB><class 1><TAB>...<class C>   (one row per clip)
     predictions/<split>/frame_scores/<stem>.tsv onset<TAB>offset<TAB><class 1>...<class C>  (one file per clip)
-    predictions/<split>/detections.tsv          filename onset offset event_label   (SED models, post-processed)
+    predictions/<split>/detections_<pp>.tsv     filename onset offset event_label   (SED models; <pp> = none,
+                                                median or hmm: the post-processing that made them)
 
 - ``filename`` is the clip's name relative to ``audio/<split>/`` of the data dir (as in the metadata TSVs);
   ``<stem>`` is :func:`audio_id` of it (the name without its extension, sub-folders joined by ``__``), so
   ``frame_scores/`` is sed_scores_eval's score folder (``read_sed_scores`` reads it; audio ids = stems).
 - Scores are probabilities in [0, 1] written ``%.6f``; times in seconds ``%.3f``; columns follow the class order
   of the data dir (``metadata/classes.txt``). Frame rows cover ``[k*hop, (k+1)*hop)`` up to the clip duration.
-- ``detections.tsv`` uses the DESED strong format (header ``filename onset offset event_label``).
+- ``detections_<pp>.tsv`` uses the DESED strong format (header ``filename onset offset event_label``).
 Every file is written atomically (temporary name, then rename).
 """
 from __future__ import annotations

@@ -129,7 +129,7 @@ def evaluate_scores(scores: dict[str, pd.DataFrame], ground_truth: dict[str, lis
     """Post-process (``none|median|hmm``) then event F1, segment F1, PSDS1 and PSDS2 on the given clips.
 
     The post-processed event lists are returned under ``"events"`` (:func:`write_report` leaves them out)."""
-    from sedkit.baselines.postprocess import postprocess
+    from sedkit.baselines.evaluation.postprocess import postprocess
 
     frames, events = postprocess(kind, scores, classes, cfg, hmm_params)
     ref = {aid: ground_truth.get(aid, []) for aid in frames}

@@ -23,11 +23,12 @@ from pydantic import Field
 from torch import nn
 
 from sedkit.specs import Spec
-from sedkit.baselines import tagging
-from sedkit.baselines.data import DataSpec, EpisodeSampler, SplitLoaders, TripletSampler
-from sedkit.baselines.frontends import FrontendSpec, build_frontend
+from sedkit.baselines.evaluation import tagging
+from sedkit.baselines.data.folder import DataSpec
+from sedkit.baselines.data.loaders import EpisodeSampler, SplitLoaders, TripletSampler
+from sedkit.baselines.models.frontends import FrontendSpec, build_frontend
 from sedkit.baselines.registry import ModelEntry, Stage, validate
-from sedkit.baselines.tagging_strategies import BCEStrategy, ProtoStrategy, TripletStrategy, centroid_select
+from sedkit.baselines.strategies.tagging import BCEStrategy, ProtoStrategy, TripletStrategy, centroid_select
 from sedkit.baselines.trainer import TrainSpec
 
 
@@ -183,8 +184,8 @@ def build(cfg: dict, data_dir: Path, device: torch.device, training: bool = True
     two_stage = spec.method != "classifier"
     model = TurpaultModel(frontend, embed, Classifier(embed.dim, spec.net.hidden, n_classes), spec.net.window_s,
                           frozen=two_stage)
-    strategy = BCEStrategy(lambda n: model)
-    strategy.build(spec.train.model_dump(), n_classes, device)
+    strategy = BCEStrategy(model)
+    strategy.build(spec.train, n_classes, device)
     entry = tagging.tagging_entry(spec, loaders, strategy, frontend, device, training, tagging.f1_select)
     if not (training and two_stage):
         return entry
@@ -194,14 +195,14 @@ def build(cfg: dict, data_dir: Path, device: torch.device, training: bool = True
     es = spec.embedding_train
     if spec.method == "triplet":
         t = spec.triplet
-        stage_strategy = TripletStrategy(lambda n: embedder, margin=t.margin, semi_hard=t.semi_hard,
+        stage_strategy = TripletStrategy(embedder, margin=t.margin, semi_hard=t.semi_hard,
                                          normalize=t.normalize)
         sampler = TripletSampler(targets, t.batch_size, es.seed)
     else:
         p = spec.proto
-        stage_strategy = ProtoStrategy(lambda n: embedder, n_support=p.n_support, n_query=p.n_query)
+        stage_strategy = ProtoStrategy(embedder, n_support=p.n_support, n_query=p.n_query)
         sampler = EpisodeSampler(targets, p.n_way, p.n_support + p.n_query, p.episodes_per_epoch, es.seed)
-    stage_strategy.build(es.model_dump(), n_classes, device)
+    stage_strategy.build(es, n_classes, device)
     entry.pre_stages = [Stage("embedding", stage_strategy, loaders.loader(train, batch_sampler=sampler),
                               entry.val_loader, centroid_select(loaders.loader(train)), es.epochs, es.patience)]
     return entry

@@ -1,4 +1,4 @@
-"""Mixed S/W/U batches for SED training on a data dir (reads it with :mod:`sedkit.baselines.data`).
+"""Mixed S/W/U batches for SED training on a data dir (reads it with :mod:`sedkit.baselines.data.folder`).
 
 Roles (the ``data:`` section of a SED model spec names one split for each):
 - ``synthetic`` (S): strong labels, source domain -> frame targets, clip targets, ``domain = 1``;
@@ -12,7 +12,7 @@ output grid: frame k covers ``[k*hop_out, (k+1)*hop_out)`` with ``hop_out = hop_
 marks frames ``floor(onset/hop_out)`` to ``ceil(offset/hop_out)`` (exclusive).
 
 With ``augment:`` set, S is replaced by online mixtures and W/U get extra backgrounds
-(:mod:`sedkit.baselines.sed_augment`); the trainer calls :meth:`MixedDataset.set_epoch` before each epoch.
+(:mod:`sedkit.baselines.data.augment`); the trainer calls :meth:`MixedDataset.set_epoch` before each epoch.
 
 One epoch = one pass over S (or ``steps_per_epoch`` batches); W and U are drawn without replacement, reshuffled
 and cycled as needed. All draws come from the sampler's ``torch.Generator`` (checkpointed by the trainer).
@@ -27,8 +27,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sedkit import SedkitError
-from sedkit.baselines.data import ClipDataset, DataDir, collate, make_loader
-from sedkit.baselines.sed_augment import AugmentSpec, augment_roles
+from sedkit.baselines.data.loaders import ClipDataset, collate, make_loader
+from sedkit.baselines.data.folder import DataDir
+from sedkit.baselines.data.augment import AugmentSpec, augment_roles
 from sedkit.specs import Spec
 
 ROLES = ("synthetic", "weak", "unlabel")
@@ -54,7 +55,7 @@ class SEDDataSpec(Spec):
     eval_batch_size: int = 24
     num_workers: int = 0
     cache_seconds: float = 7200.0
-    augment: AugmentSpec | None = None  # online mixing + augmentation (sedkit.baselines.sed_augment); None: off
+    augment: AugmentSpec | None = None  # online mixing + augmentation (sedkit.baselines.data.augment); None: off
 
 
 def n_out_frames(n_samples: int, hop_length: int, time_pool: int) -> int:

@@ -1,10 +1,11 @@
 """The CRNN family as registry models: spec, builder, selection metric and evaluation.
 
 A SED model spec (``specs/models/crnn*.yaml``, ``specs/models/tri-training*.yaml``) has the sections
-``frontend`` (:class:`~sedkit.baselines.frontends.FrontendSpec`), ``net`` (:class:`~sedkit.baselines.crnn.CRNNConfig`),
-``strategy`` (:class:`~sedkit.baselines.sed_strategies.StrategySpec`), ``data``
-(:class:`~sedkit.baselines.sed_data.SEDDataSpec`), ``train`` (:class:`~sedkit.baselines.trainer.TrainSpec`) and
-``postprocess`` (:class:`~sedkit.baselines.postprocess.PostprocessConfig`). ``base: <model>`` starts from another
+``frontend`` (:class:`~sedkit.baselines.models.frontends.FrontendSpec`),
+``net`` (:class:`~sedkit.baselines.models.crnn.CRNNConfig`),
+``strategy`` (:class:`~sedkit.baselines.strategies.sed.StrategySpec`), ``data``
+(:class:`~sedkit.baselines.data.sed.SEDDataSpec`), ``train`` (:class:`~sedkit.baselines.trainer.TrainSpec`) and
+``postprocess`` (:class:`~sedkit.baselines.evaluation.postprocess.PostprocessConfig`). ``base: <model>`` starts from another
 built-in model spec and overrides it key by key.
 
 Evaluation of a split (``sedkit train`` after training, ``sedkit eval --postprocess none|median|hmm``): predict,
@@ -25,21 +26,21 @@ from pathlib import Path
 import numpy as np
 
 from sedkit import SedkitError
-from sedkit.baselines import predictions
-from sedkit.baselines.crnn import CRNNConfig
-from sedkit.baselines.data import DataDir
-from sedkit.baselines.frontends import FrontendSpec
-from sedkit.baselines.postprocess import PostprocessConfig, active_to_events, merge_events, tune_hmm
+from sedkit.baselines.evaluation import predictions
+from sedkit.baselines.models.crnn import CRNNConfig
+from sedkit.baselines.data.folder import DataDir
+from sedkit.baselines.models.frontends import FrontendSpec
+from sedkit.baselines.evaluation.postprocess import PostprocessConfig, active_to_events, merge_events, tune_hmm
 from sedkit.baselines.registry import ModelEntry
-from sedkit.baselines.sed_data import SEDData, SEDDataSpec
-from sedkit.baselines.sed_metrics import evaluate_scores, event_segment_f1, quiet_import, write_report
-from sedkit.baselines.sed_strategies import CRNNStrategy, StrategySpec
+from sedkit.baselines.data.sed import SEDData, SEDDataSpec
+from sedkit.baselines.evaluation.sed import evaluate_scores, event_segment_f1, quiet_import, write_report
+from sedkit.baselines.strategies.sed import CRNNStrategy, StrategySpec
 from sedkit.baselines.trainer import TrainSpec
-from sedkit.baselines.tri_training import TriTrainingStrategy
+from sedkit.baselines.strategies.tri_training import TriTrainingStrategy
 from sedkit.specs import Spec, builtin_spec_path, load_spec, read_yaml, resolved
 from sedkit.synth.io import atomic_write_json
 
-EVALUATE = "sedkit.baselines.sed_models:evaluate"
+EVALUATE = "sedkit.baselines.models.sed:evaluate"
 
 
 class SEDModelSpec(Spec):
@@ -77,9 +78,9 @@ def build(cfg: dict, data_dir: Path, device, training: bool = True) -> ModelEntr
     classes = data.classes
     train_loader = data.train_loader() if training else None
     tri = spec.strategy.kind == "tri_training"
-    strategy = TriTrainingStrategy() if tri else CRNNStrategy()
+    strategy = TriTrainingStrategy(spec) if tri else CRNNStrategy(spec)
     try:
-        strategy.build(spec, len(classes), device, len(train_loader) if training else 1)
+        strategy.build(spec.train, len(classes), device, len(train_loader) if training else 1)
     except ValueError as e:
         raise SedkitError(f"model spec: {e}") from None
     strategy.frame_hop_s = data.hop_out

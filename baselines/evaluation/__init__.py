@@ -1,0 +1,1 @@
+"""Metrics (tagging, SED), post-processing and the prediction files."""

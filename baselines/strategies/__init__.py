@@ -1,0 +1,1 @@
+"""Training strategies plugged into the one Trainer: tagging, SED, tri-training."""
