@@ -103,6 +103,26 @@ def test_same_seed_same_batch_with_0_and_2_workers(bank, rirs):
     assert not torch.equal(a[0].audio, c[0].audio)
 
 
+def test_one_loader_draws_new_mixtures_each_epoch_with_workers(bank):
+    """Training keeps one loader and calls ``set_epoch`` in the parent: worker processes must see it (a persistent
+    worker keeps its own copy of the dataset, and every epoch repeated epoch 0's mixtures)."""
+    spec = small_spec()
+    pool = build_pool(spec, soundbank=bank)
+
+    def draws(loader):
+        return [d.to_dict() for items in loader for d, _ in items]
+
+    ds = DynamicMixDataset(spec, pool, seed=11)
+    loader = draw_loader(ds, batch_size=4, num_workers=1)
+    epoch0 = draws(loader)
+    ds.set_epoch(1)
+    epoch1 = draws(loader)
+    fresh = DynamicMixDataset(spec, pool, seed=11)
+    fresh.set_epoch(1)
+    assert epoch1 != epoch0
+    assert epoch1 == draws(draw_loader(fresh, batch_size=4, num_workers=0))
+
+
 @pytest.mark.parametrize("filters", ["fft", "iir"])
 def test_numpy_and_torch_paths_agree(bank, rirs, filters):
     spec = small_spec(**{"effects.count": ["const", 2], "rir.p": 0.7, "n_events": [2, 4]})
