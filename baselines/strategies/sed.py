@@ -28,7 +28,7 @@ from sedkit.baselines.models.crnn import CRNN, bce, sed_bce
 from sedkit.baselines.models.frontends import build_frontend
 from sedkit.baselines.models.domain import DomainClassifier, grad_reverse
 from sedkit.baselines.data.augment import FeatureAugment
-from sedkit.baselines.strategies.base import Strategy
+from sedkit.baselines.strategies.base import Strategy, make_optimizer
 from sedkit.baselines.trainer import TrainSpec
 from sedkit.specs import Spec
 
@@ -153,8 +153,8 @@ class CRNNStrategy(SEDBase):
             if scheme == "grl":
                 main_params += list(self.nets["domain"].parameters())
             else:
-                self.opts["domain"] = torch.optim.Adam(self.nets["domain"].parameters(), lr=self.lr)
-        self.opts["main"] = torch.optim.Adam(main_params, lr=self.lr)
+                self.opts["domain"] = make_optimizer(train, self.nets["domain"].parameters())
+        self.opts["main"] = make_optimizer(train, main_params)
         self._to_device()
 
     def train_step(self, batch: dict, step: int) -> dict[str, float]:

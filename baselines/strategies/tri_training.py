@@ -25,6 +25,7 @@ import torch
 from sedkit.baselines.models.crnn import Extractor, SEDHead, bce
 from sedkit.baselines.strategies.sed import SEDBase, domain_loss, labelled_loss
 from sedkit.baselines.models.domain import grad_reverse
+from sedkit.baselines.strategies.base import make_optimizer
 from sedkit.baselines.trainer import TrainSpec, to_device
 
 
@@ -88,7 +89,7 @@ class TriTrainingStrategy(SEDBase):
             raise ValueError("tri-training supports adversarial.scheme none or grl (Park et al.), not two_step")
         if adv.scheme == "grl":
             self.nets["domain"] = self._domain_net({"cnn": self.nets["extractor"].cnn_dim, "rnn": dim})
-        self.opts["main"] = torch.optim.Adam([p for m in self.nets.values() for p in m.parameters()], lr=self.lr)
+        self.opts["main"] = make_optimizer(train, [p for m in self.nets.values() for p in m.parameters()])
         self.phase = 1
         self.pseudo: dict[str, dict[str, torch.Tensor]] = {}
         self.pseudo_loaders: dict = {}  # role -> non-shuffled loader of that role's dataset (set by the builder)
