@@ -115,9 +115,11 @@ def collate_list(batch: list) -> list:
 
 
 def draw_loader(ds: DynamicMixDataset, batch_size: int, num_workers: int = 0, **kw) -> DataLoader:
-    """A DataLoader of (ItemDraw, excerpts) lists for a BatchMixer; in index order unless ``shuffle`` is passed."""
-    return DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_list,
-                      persistent_workers=num_workers > 0, **kw)
+    """A DataLoader of (ItemDraw, excerpts) lists for a BatchMixer; in index order unless ``shuffle`` is passed.
+
+    Workers are not persistent: each epoch's iterator starts them from the dataset as it is then, so a
+    ``set_epoch`` called in the parent reaches them (a persistent worker would keep drawing epoch 0)."""
+    return DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_list, **kw)
 
 
 class ExtraBackgroundDataset(CachedSources):
