@@ -67,15 +67,13 @@ def evaluate(root: Path, workers: int = 1) -> dict:
 
 
 def plot_confusion(res: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from sedkit.synth.card import figure
 
     from sedkit.synth.io import atomic_path
 
     cm = np.asarray(res["confusion"], dtype=float)
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(7.5, 7.5))
+    fig, ax = figure(figsize=(7.5, 7.5))
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     n = len(res["labels"])
     for i in range(n):
@@ -91,7 +89,6 @@ def plot_confusion(res: dict, path: Path) -> None:
     fig.subplots_adjust(left=0.3, bottom=0.3, right=0.98, top=0.9)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=90, metadata={"Software": None})
-    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> dict:

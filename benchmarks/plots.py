@@ -13,10 +13,9 @@ import math
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from sedkit.synth.card import figure, save_fig
 
 
 def _label(label) -> str:
@@ -28,7 +27,6 @@ def _num(v) -> float:
 
 
 def plot_table(path: Path, table, cells: dict[tuple, dict]) -> None:
-    from sedkit.synth.card import save_fig
 
     path.parent.mkdir(parents=True, exist_ok=True)
     save_fig({"heatmap": heatmap, "bars": bars, "lines": lines}[table.plot](table, cells), path)
@@ -43,7 +41,7 @@ def heatmap(table, cells):
     for r in table.rows:
         head = r.label[0] if isinstance(r.label, list) else ""
         groups.setdefault(head, []).append(r)
-    fig, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups) + 0.8, 3.6), squeeze=False,
+    fig, axes = figure(1, len(groups), figsize=(3.6 * len(groups) + 0.8, 3.6), squeeze=False,
                              layout="constrained")
     vmax = max([_num(c["mean"]) for c in cells.values() if c["table"] == table.id and c["mean"] is not None]
                + [1e-9])
@@ -74,7 +72,7 @@ def bars(table, cells):
         panels.setdefault(c.panel or _label(c.label), []).append(c)
     n = len(panels)
     fig_w = max(4.5, 0.55 * len(table.rows) * max(map(len, panels.values())) + 1.5)
-    fig, axes = plt.subplots(1, n, figsize=(fig_w * n, 3.8), squeeze=False, layout="constrained")
+    fig, axes = figure(1, n, figsize=(fig_w * n, 3.8), squeeze=False, layout="constrained")
     x = np.arange(len(table.rows))
     for ax, (name, cols) in zip(axes[0], panels.items()):
         width = 0.8 / len(cols)
@@ -98,8 +96,8 @@ def lines(table, cells):
     panels: dict[str, list] = {}
     for c in table.columns:
         panels.setdefault(c.panel or "value", []).append(c)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False, layout="constrained")
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = figure(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False, layout="constrained")
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (name, cols) in zip(axes[0], panels.items()):
         cols = sorted(cols, key=lambda c: _num(c.x))
         xs = [_num(c.x) for c in cols]

@@ -7,21 +7,26 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from sedkit.synth.io import atomic_path, atomic_write_text
 
-from sedkit.synth.io import atomic_path, atomic_write_text  # noqa: E402
+
+def figure(nrows: int = 1, ncols: int = 1, *, figsize=None, layout=None, **subplots):
+    """``(fig, axes)`` like ``pyplot.subplots``, for figures written to files: the figure is not registered with
+    pyplot, so no backend is chosen or changed (nothing global; a notebook's backend stays as it is), nothing needs
+    closing, and ``fig.savefig`` renders it with Agg."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(nrows, ncols, **subplots)
 
 
 def save_fig(fig, path: str | os.PathLike) -> Path:
-    """Save a figure atomically and close it. Metadata is stripped so that PNGs are byte-reproducible."""
+    """Save a figure atomically. Metadata is stripped so that PNGs are byte-reproducible."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
     return Path(path)
 
 
@@ -45,7 +50,7 @@ def bin_edges(values, bins=30) -> np.ndarray:
 
 def hist_png(path, values, title: str, xlabel: str, bins=30, groups: dict[str, np.ndarray] | None = None) -> Path:
     """A histogram of ``values``, or one outline histogram per entry of ``groups`` (shared bin edges)."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = figure(figsize=(6, 3.5))
     if groups:
         edges = bin_edges(np.concatenate([np.asarray(v, dtype=float).ravel() for v in groups.values()]), bins)
         for name, v in groups.items():
@@ -61,7 +66,7 @@ def hist_png(path, values, title: str, xlabel: str, bins=30, groups: dict[str, n
 
 def bars_png(path, counts: pd.Series | dict, title: str, ylabel: str = "count") -> Path:
     s = pd.Series(counts)
-    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(s)), 3.5))
+    fig, ax = figure(figsize=(max(6, 0.5 * len(s)), 3.5))
     ax.bar(range(len(s)), s.values, color="tab:blue")
     ax.set_xticks(range(len(s)), [str(i) for i in s.index], rotation=45, ha="right", fontsize=8)
     ax.set_title(title)
@@ -74,7 +79,7 @@ def density_png(path, samples: dict[str, np.ndarray], title: str, xlabel: str, s
     """Gaussian-kernel density curves, one per key (like Fig. 1 of Turpault et al.)."""
     from scipy.stats import gaussian_kde
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = figure(figsize=(7, 4))
     allv = np.concatenate([np.asarray(v, float) for v in samples.values() if len(v)]) if samples else np.zeros(1)
     grid = np.linspace(0, xmax or float(allv.max()) * 1.05 + 1e-6, 400)
     for name, v in samples.items():
@@ -99,10 +104,12 @@ def spectrogram_png(path, x: np.ndarray, sr: int, events: list[tuple[float, floa
                                        hop_length=hop, n_mels=n_mels)
     db = librosa.power_to_db(m + 1e-10, ref=np.max)
     dur = len(x) / sr
-    fig, ax = plt.subplots(figsize=(9, 3.5))
+    fig, ax = figure(figsize=(9, 3.5))
     ax.imshow(db, origin="lower", aspect="auto", extent=(0, dur, 0, n_mels), cmap="magma")
     labels = sorted({e[2] for e in events})
-    colours = plt.cm.tab10(np.linspace(0, 1, max(1, len(labels))))
+    from matplotlib import colormaps
+
+    colours = colormaps["tab10"](np.linspace(0, 1, max(1, len(labels))))
     for on, off, lab in events:
         k = labels.index(lab)
         y = n_mels * (0.05 + 0.9 * k / max(1, len(labels)))

@@ -128,12 +128,10 @@ def gap_report(rows: pd.DataFrame, probes: pd.DataFrame, source_splits: list[str
 
 
 def spectra_png(path: Path, rows: pd.DataFrame, source_splits: list[str], target_splits: list[str], title: str):
-    import matplotlib.pyplot as plt
-
-    from sedkit.synth.card import save_fig
+    from sedkit.synth.card import figure, save_fig
 
     have = rows[rows.logmel.map(lambda v: v is not None)]
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = figure(figsize=(7, 3.5))
     for name, splits, style in (("source (" + ", ".join(source_splits) + ")", source_splits, "-"),
                                 ("target (" + ", ".join(target_splits) + ")", target_splits, "--")):
         v = have[have.split.isin(splits)].logmel.values

@@ -160,12 +160,9 @@ def tables(results: dict[str, dict], classes: list[str]) -> tuple[str, str]:
 
 
 def plot_f1_bars(results: dict[str, dict], classes: list[str], path: Path) -> Path:
-    import matplotlib
+    from sedkit.synth.card import figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 1, figsize=(max(6, 0.7 * len(classes) + 2), 6.5), sharex=True)
+    fig, axes = figure(2, 1, figsize=(max(6, 0.7 * len(classes) + 2), 6.5), sharex=True)
     x = np.arange(len(classes))
     w = 0.8 / max(len(results), 1)
     for ax, metric in zip(axes, ("event", "segment")):
@@ -180,17 +177,13 @@ def plot_f1_bars(results: dict[str, dict], classes: list[str], path: Path) -> Pa
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
     return path
 
 
 def plot_psd_roc(results: dict[str, dict], path: Path) -> Path:
-    import matplotlib
+    from sedkit.synth.card import figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = figure(1, 2, figsize=(10, 4))
     for ax, sc in zip(axes, PSDS_SCENARIOS):
         for kind, r in results.items():
             roc = r[sc]["roc"]
@@ -204,7 +197,6 @@ def plot_psd_roc(results: dict[str, dict], path: Path) -> Path:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
     return path
 
 

@@ -213,10 +213,7 @@ def evaluate(entry, data_dir, split: str, run_dir, postprocess: str = "none") ->
 
 @torch.no_grad()
 def draw_figures(entry, split: str, run_dir, n: int) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from sedkit.synth.card import figure
 
     model = entry.strategy.model
     entry.strategy.eval()
@@ -228,7 +225,7 @@ def draw_figures(entry, split: str, run_dir, n: int) -> list[Path]:
             if len(paths) >= n:
                 return paths
             panels = figure_panels(out, k, entry.classes)
-            fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.8 * len(panels)), squeeze=False)
+            fig, axes = figure(len(panels), 1, figsize=(8, 1.8 * len(panels)), squeeze=False)
             for ax, (title, img, kind) in zip(axes[:, 0], panels):
                 if kind == "bar":
                     ax.bar(range(len(img)), img)
@@ -244,7 +241,6 @@ def draw_figures(entry, split: str, run_dir, n: int) -> list[Path]:
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(path) as tmp:
                 fig.savefig(tmp, dpi=80)
-            plt.close(fig)
             paths.append(path)
     return paths
 

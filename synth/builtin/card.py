@@ -47,12 +47,10 @@ def _example(bank, label: str) -> str:
 
 
 def plot_spectrograms(bank, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from sedkit.synth.card import figure
 
     labels = bank.labels
-    fig, axes = plt.subplots(2, (len(labels) + 1) // 2, figsize=(18, 6.5), squeeze=False)
+    fig, axes = figure(2, (len(labels) + 1) // 2, figsize=(18, 6.5), squeeze=False)
     for ax, label in zip(axes.flat, labels):
         x, sr = audio.read(bank.abspath(_example(bank, label)))
         S = log_mel(x, sr)
@@ -68,19 +66,16 @@ def plot_spectrograms(bank, path: Path) -> None:
     fig.subplots_adjust(left=0.04, right=0.99, top=0.9, bottom=0.08, wspace=0.25, hspace=0.45)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=80, metadata=PNG_META)
-    plt.close(fig)
 
 
 def plot_durations(bank, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from sedkit.synth.card import figure
 
     labels = bank.labels
     df = bank.index[bank.index.role == "foreground"]
     bins = np.linspace(-1, np.log10(12), 25)  # log10 seconds: 0.1 s .. 12 s
     ticks = [0.1, 0.3, 1, 3, 10]
-    fig, axes = plt.subplots(2, (len(labels) + 1) // 2, figsize=(18, 6), squeeze=False)
+    fig, axes = figure(2, (len(labels) + 1) // 2, figsize=(18, 6), squeeze=False)
     for ax, label in zip(axes.flat, labels):
         d = df[df.label == label]
         ax.hist([np.log10(d[d.split == s].duration_s) for s in SPLITS], bins=bins, stacked=True, label=list(SPLITS))
@@ -93,7 +88,6 @@ def plot_durations(bank, path: Path) -> None:
     fig.subplots_adjust(left=0.04, right=0.99, top=0.9, bottom=0.08, wspace=0.25, hspace=0.45)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=80, metadata=PNG_META)
-    plt.close(fig)
 
 
 def readme(bank, seed: int, scale: str) -> str:
