@@ -20,7 +20,8 @@ out = Path({str(tmp_path)!r})
 fig, ax = card.figure(figsize=(3, 2))
 ax.plot([0, 1], [1, 0])
 card.save_fig(fig, out / "a.png")
-r = {{"event": {{"per_class": {{"x": 0.5, "y": 0.25}}, "macro_f1": 0.375}}, "segment": {{"per_class": {{"x": 0.7, "y": 0.1}}, "macro_f1": 0.4}}}}
+r = {{"event": {{"per_class": {{"x": 0.5, "y": 0.25}}, "macro_f1": 0.375}},
+     "segment": {{"per_class": {{"x": 0.7, "y": 0.1}}, "macro_f1": 0.4}}}}
 results = {{"none": r}}
 sed.plot_f1_bars(results, ["x", "y"], out / "b.png")
 import matplotlib.pyplot as plt
