@@ -76,7 +76,7 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--soundbank", type=Path, default=None, help="default: the built-in bank (small scale)")
     a = ap.parse_args(argv)
-    from sedkit.synth.waa import resolve_bank
+    from sedkit.synth.soundbank.index import resolve_bank
 
     bank = resolve_bank(a.soundbank, "small", a.workers)
     root, n, sr = bank.root, a.clips, 16000

@@ -33,7 +33,7 @@ def start_job(kind: str, spec, out: Path, seed: int, scale: str, soundbank, work
               classes: list[str] | None = None):
     """(bank, Job): the soundbank (built-in one by default) and the generator's Job, whose identity (for --resume)
     is the resolved spec, scale, bank name and classes (default: every foreground class of the bank)."""
-    from sedkit.synth.waa import resolve_bank
+    from sedkit.synth.soundbank.index import resolve_bank
 
     bank = resolve_bank(soundbank, scale, workers)
     unknown = sorted(set(classes or []) - set(bank.labels))

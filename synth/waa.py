@@ -39,7 +39,7 @@ from sedkit.synth.compat import import_scaper
 from sedkit.synth.rng import item_rng
 from sedkit.synth.runner import Item, Job
 from sedkit.synth.scaper_mix import ScaperView, render, save_jams
-from sedkit.synth.soundbank.index import SPLITS, Soundbank
+from sedkit.synth.soundbank.index import SPLITS, Soundbank, resolve_bank
 
 
 class Counts(Spec):
@@ -213,16 +213,6 @@ def make_item(ctx: Ctx, item: Item) -> dict:
 
 
 # ---------------------------------------------------------------- the whole set
-
-def resolve_bank(soundbank: str | Path | None, scale: str, workers: int) -> Soundbank:
-    from sedkit.synth.soundbank.index import load_soundbank
-
-    if soundbank is None:
-        from sedkit.synth.builtin import default_bank
-
-        soundbank = default_bank(seed=0, scale="small" if scale == "small" else "paper", workers=workers)
-    return load_soundbank(soundbank)
-
 
 def generate(spec: WaaSpec, out: str | Path, seed: int = 0, scale: str = "paper", soundbank=None, workers: int = 1,
              resume: bool = False, kind: str = "waa") -> dict:

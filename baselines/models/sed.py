@@ -27,6 +27,7 @@ import numpy as np
 
 from sedkit import SedkitError
 from sedkit.baselines.evaluation import predictions
+from sedkit.baselines.evaluation.predictions import audio_id
 from sedkit.baselines.models.crnn import CRNNConfig
 from sedkit.baselines.data.folder import DataDir
 from sedkit.baselines.models.frontends import FrontendSpec
@@ -64,11 +65,6 @@ def with_base(cfg: dict, seen: tuple[str, ...] = ()) -> dict:
     if base in seen:
         raise SedkitError(f"model spec 'base' chain loops: {' -> '.join([*seen, base])}")
     return deep_merge(with_base(read_yaml(builtin_spec_path(f"models/{base}")), (*seen, base)), cfg)
-
-
-def audio_id(filename: str) -> str:
-    """The audio id of a clip in score files (the name predictions.py gives its frame score file)."""
-    return Path(filename).with_suffix("").as_posix().replace("/", "__")
 
 
 def build(cfg: dict, data_dir: Path, device, training: bool = True) -> ModelEntry:

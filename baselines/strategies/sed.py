@@ -24,7 +24,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from sedkit.baselines.models.crnn import CRNN, bce, sed_bce
+from sedkit.baselines.losses import bce, sed_bce
+from sedkit.baselines.models.crnn import CRNN
 from sedkit.baselines.models.frontends import build_frontend
 from sedkit.baselines.models.domain import DomainClassifier, grad_reverse
 from sedkit.baselines.data.augment import FeatureAugment

@@ -23,14 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from sedkit.baselines.data.loaders import primary_class
+from sedkit.baselines.losses import bce
 from sedkit.baselines.strategies.base import Strategy, make_optimizer
 from sedkit.baselines.trainer import TrainSpec
-
-
-def bce(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """BCE on probabilities, in float32 outside autocast (torch refuses BCE on probabilities under CUDA AMP)."""
-    with torch.autocast(device_type=p.device.type, enabled=False):
-        return F.binary_cross_entropy(p.float().clamp(1e-7, 1 - 1e-7), y.float())
 
 
 class ModelStrategy(Strategy):
@@ -71,7 +66,7 @@ class BCEStrategy(ModelStrategy):
         p, y = out.get("clip_per_view", out["clip"]), batch["target"]
         if p.dim() == 3:  # (B, views, C): every view (e.g. FFT scale) is a training example
             y = y[:, None, :].expand_as(p)
-        loss = bce(p, y)
+        loss = bce(p, y, eps=1e-7)
         scalars = {"bce": loss.item()}
         alpha = self.options.get("aux_alpha", 0.0)
         if "recon" in out:
@@ -90,7 +85,7 @@ class SegmentStrategy(ModelStrategy):
 
     def train_step(self, batch: dict, step: int) -> dict:
         probs, owner = self.model.segments(batch["audio"], batch.get("n_samples"))
-        loss = bce(probs, batch["target"][owner])
+        loss = bce(probs, batch["target"][owner], eps=1e-7)
         self.step(loss)
         return {"loss": loss.item(), "segments": float(len(owner))}
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import torch
 
-from sedkit.baselines.models.crnn import Extractor, SEDHead, bce
+from sedkit.baselines.losses import bce
+from sedkit.baselines.models.crnn import Extractor, SEDHead
 from sedkit.baselines.strategies.sed import SEDBase, domain_loss, labelled_loss
 from sedkit.baselines.models.domain import grad_reverse
 from sedkit.baselines.strategies.base import make_optimizer

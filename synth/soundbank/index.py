@@ -130,3 +130,13 @@ def load_soundbank(root: str | Path, check_files: bool = False) -> Soundbank:
     rej_p = root / REJECTED_NAME
     rejected = pd.read_csv(rej_p) if rej_p.is_file() else pd.DataFrame(columns=["path", "reason"])
     return Soundbank(root=root, index=df, rejected=rejected)
+
+
+def resolve_bank(soundbank: str | Path | None, scale: str, workers: int) -> Soundbank:
+    """The soundbank a generator mixes from: ``soundbank`` (a root with an index), or the cached built-in bank of the
+    generator's scale (``small`` -> the small bank, anything else -> the paper-scale bank), built on first use."""
+    if soundbank is None:
+        from sedkit.synth.builtin import default_bank
+
+        soundbank = default_bank(seed=0, scale="small" if scale == "small" else "paper", workers=workers)
+    return load_soundbank(soundbank)
