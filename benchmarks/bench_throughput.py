@@ -2,11 +2,11 @@
 
     python -m sedkit.benchmarks.bench_throughput [--seeds 2] [--workers 2] [--epochs 2]
 
-Both train and evaluate the same models of a tiny suite made here (a toy data dir of tone bursts in noise, the
-Turpault classifier with a tiny network, a 2 x 2 train/test grid): the runner with its process pool (each worker
-imports torch once and runs many models), the loop with one `sedkit train` process per model and one
-`sedkit eval` process per evaluation, one after the other. A second `sedkit bench run` of the same suite (all
-cached) is timed too. Prints models per minute of both paths and the ratio.
+Both train and evaluate the same models of a tiny suite made here (a small WAA set of the built-in bank cut
+in 1 s and 10 s segments, the Turpault classifier with a tiny network, a 2 x 2 train/test grid): the runner with
+its process pool (each worker imports torch once and runs many models), the loop with one `sedkit train`
+process per model and one `sedkit eval` process per evaluation, one after the other. A second `sedkit bench run`
+of the same suite (all cached) is timed too. Prints models per minute of both paths and the ratio.
 """
 from __future__ import annotations
 
@@ -24,11 +24,12 @@ from sedkit.synth.io import atomic_write_text
 
 
 def make_suite(folder: Path, seeds: int, epochs: int) -> Path:
-    from sedkit.baselines.toydata import make_toy_datadir
+    from sedkit.specs import builtin_spec_path, load_spec
+    from sedkit.synth.waa import WaaSpec, generate
 
-    per = {"train": 4, "validation": 2, "eval": 2}
-    a = make_toy_datadir(folder / "short", per_class=per, sr=16000, duration_s=1.0, seed=0)
-    b = make_toy_datadir(folder / "long", per_class=per, sr=16000, duration_s=3.0, seed=1)
+    spec = load_spec(WaaSpec, builtin_spec_path("waa"), {"segments": ["1s", "10s"], "sr": 16000})
+    generate(spec, folder / "waa", seed=0, scale="small", workers=2)
+    a, b = folder / "waa" / "segments" / "1s", folder / "waa" / "segments" / "10s"
     spec = {"title": "throughput", "paper": "none", "seeds": seeds,
             "datasets": {"a": {"path": str(a)}, "b": {"path": str(b)}},
             "models": {"clf": {"model": "classifier", "config": {

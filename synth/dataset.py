@@ -1,16 +1,11 @@
-"""The dataset-folder contract that every generator writes, and `sedkit dataset check`.
+"""A dataset folder's manifest, and `sedkit dataset check`.
 
-A dataset folder (or a data dir nested inside one, e.g. ``segments/1s/``) holds::
+Beside the data dirs of the contract (:mod:`sedkit.synth.contract`: ``audio/``, ``metadata/``), a dataset folder
+holds::
 
-    audio/<split>/*.wav
-    metadata/<split>.tsv             DESED formats: strong | weak | unlabelled (detected from the header)
-    metadata/<split>_durations.tsv   filename  duration
-    metadata/classes.txt             one class per line
     jams/<split>/*.jams              as written by Scaper (regenerate any clip from it)
-    manifest.json                    (root only) versions, resolved spec + sha256, seed, every file's sha256 + size
-    README.md                        (root only) the dataset card, PNGs beside it
-
-``filename`` in the TSVs is relative to ``audio/<split>/``.
+    manifest.json                    versions, resolved spec + sha256, seed, every file's sha256 + size
+    README.md                        the dataset card, PNGs beside it
 """
 from __future__ import annotations
 
@@ -20,61 +15,15 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import click
-import pandas as pd
 
 from sedkit import SedkitError, __version__
-from sedkit.synth.io import atomic_write_json, atomic_write_text, sha256_file
+from sedkit.synth.contract import read_metadata
+from sedkit.synth.io import atomic_write_json, sha256_file
 
 MANIFEST = "manifest.json"
 STATE_DIR = ".sedkit"  # resume journal; not part of the dataset
-STRONG_COLS = ["filename", "onset", "offset", "event_label"]
-WEAK_COLS = ["filename", "event_labels"]
-UNLABELLED_COLS = ["filename"]
 TRACKED_PACKAGES = ["numpy", "scipy", "soundfile", "scaper", "jams", "librosa", "pyroomacoustics",
                     "audiomentations", "torch", "pandas"]
-
-
-# ---------------------------------------------------------------- writing metadata
-
-def write_strong_tsv(path: str | os.PathLike, events: list[dict] | pd.DataFrame) -> None:
-    df = pd.DataFrame(events, columns=STRONG_COLS) if not isinstance(events, pd.DataFrame) else events[STRONG_COLS]
-    df = df.sort_values(["filename", "onset", "offset", "event_label"], kind="stable")
-    atomic_write_text(path, df.to_csv(sep="\t", index=False, float_format="%.3f"))
-
-
-def write_weak_tsv(path: str | os.PathLike, labels: dict[str, list[str]]) -> None:
-    rows = [{"filename": f, "event_labels": ",".join(sorted(set(ls)))} for f, ls in sorted(labels.items())]
-    atomic_write_text(path, pd.DataFrame(rows, columns=WEAK_COLS).to_csv(sep="\t", index=False))
-
-
-def write_unlabelled_tsv(path: str | os.PathLike, filenames: list[str]) -> None:
-    atomic_write_text(path, pd.DataFrame({"filename": sorted(filenames)}).to_csv(sep="\t", index=False))
-
-
-def write_durations_tsv(path: str | os.PathLike, durations: dict[str, float]) -> None:
-    rows = [{"filename": f, "duration": d} for f, d in sorted(durations.items())]
-    atomic_write_text(path, pd.DataFrame(rows, columns=["filename", "duration"])
-                      .to_csv(sep="\t", index=False, float_format="%.3f"))
-
-
-def write_classes(path: str | os.PathLike, classes: list[str]) -> None:
-    atomic_write_text(path, "".join(f"{c}\n" for c in classes))
-
-
-def read_metadata(path: str | os.PathLike) -> tuple[str, pd.DataFrame]:
-    """Read a DESED TSV; returns (kind, frame) with kind strong|weak|unlabelled|durations."""
-    df = pd.read_csv(path, sep="\t", dtype={"filename": str, "event_label": str, "event_labels": str},
-                     keep_default_na=False, na_values={"onset": [""], "offset": [""]})
-    cols = list(df.columns)
-    if cols[:4] == STRONG_COLS:
-        return "strong", df
-    if cols[:2] == WEAK_COLS:
-        return "weak", df
-    if cols[:2] == ["filename", "duration"]:
-        return "durations", df
-    if cols[:1] == UNLABELLED_COLS:
-        return "unlabelled", df
-    raise SedkitError(f"{path}: unknown metadata header {cols}")
 
 
 # ---------------------------------------------------------------- manifest

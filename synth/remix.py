@@ -141,7 +141,7 @@ def write_outputs(out: Path, spec: RemixSpec, rows: pd.DataFrame, classes: list[
                   scale: str) -> None:
     from sedkit.synth.audio import read
     from sedkit.synth.card import spectrogram_png, write_card
-    from sedkit.synth.dataset import write_classes
+    from sedkit.synth.contract import write_classes
     from sedkit.synth.event_card import event_card
 
     for snr in spec.snrs:

@@ -143,7 +143,7 @@ def generate(spec: SemiSpec, out: str | Path, seed: int = 0, scale: str = "paper
 def write_outputs(out: Path, spec: SemiSpec, rows: pd.DataFrame, probes: pd.DataFrame, bank: Soundbank, sides,
                   sha: str, seed: int, scale: str) -> dict:
     from sedkit.synth.card import md_table, write_card
-    from sedkit.synth.dataset import write_classes
+    from sedkit.synth.contract import write_classes
     from sedkit.synth.event_card import event_card
 
     write_classes(out / "metadata" / "classes.txt", bank.labels)

@@ -76,7 +76,7 @@ def write_labels(base: Path, split: str, rows: pd.DataFrame, duration: float, ki
     kind ``strong``: strong labels; ``weak``: weak labels plus the strong ones in <split>_strong.tsv;
     ``unlabelled``: file names only, plus the strong labels in <split>_strong.tsv.
     """
-    from sedkit.synth.dataset import write_durations_tsv, write_strong_tsv, write_unlabelled_tsv, write_weak_tsv
+    from sedkit.synth.contract import write_durations_tsv, write_strong_tsv, write_unlabelled_tsv, write_weak_tsv
     from sedkit.synth.event_card import event_table
 
     ev = event_table(rows)
@@ -95,7 +95,7 @@ def write_labels(base: Path, split: str, rows: pd.DataFrame, duration: float, ki
 def generate(spec: StrongSpec, out: str | Path, seed: int = 0, scale: str = "paper", soundbank=None,
              workers: int = 1, resume: bool = False) -> dict:
     from sedkit.synth.card import write_card
-    from sedkit.synth.dataset import write_classes
+    from sedkit.synth.contract import write_classes
     from sedkit.synth.event_card import event_card
 
     out, sizes = Path(out), scaled_sizes(spec, scale)

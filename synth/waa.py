@@ -237,7 +237,7 @@ def generate(spec: WaaSpec, out: str | Path, seed: int = 0, scale: str = "paper"
 
 
 def write_metadata(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes: list[str], segments: list[float]) -> None:
-    from sedkit.synth.dataset import (write_classes, write_durations_tsv, write_strong_tsv, write_weak_tsv)
+    from sedkit.synth.contract import write_classes, write_durations_tsv, write_strong_tsv, write_weak_tsv
     from sedkit.synth.io import atomic_write_text
 
     write_classes(out / "metadata" / "classes.txt", classes)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sedkit.baselines.toydata import make_toy_datadir
+from toydata import make_toy_datadir
 
 # A CRNN small enough to train in seconds on 2 s clips at 8 kHz.
 TINY_SED = {

@@ -10,7 +10,7 @@ from sedkit import SedkitError
 from sedkit.baselines.data.loaders import ClipDataset, EpisodeSampler, TripletSampler, collate, primary_class
 from sedkit.baselines.data.folder import DataDir
 from sedkit.baselines.evaluation.predictions import read_clip_scores, write_clip_scores, write_detections, write_frame_scores
-from sedkit.baselines.toydata import make_toy_datadir
+from toydata import make_toy_datadir
 from sedkit.synth import audio as audio_io
 
 

@@ -1,5 +1,5 @@
 """Training modes of the tagging baselines: tiny overfit runs, checkpoints/resume, and `sedkit train`/`eval` runs
-to the end on small WAA-like and remix-like data dirs (built here with sedkit.baselines.toydata)."""
+to the end on small WAA-like and remix-like data dirs (built here with tests/toydata.py)."""
 from __future__ import annotations
 
 import csv
@@ -15,7 +15,7 @@ from sedkit.baselines import registry
 from sedkit.baselines.api import model_config
 from sedkit.specs import deep_merge
 from sedkit.baselines.strategies.tagging import centroid_accuracy, embeddings
-from sedkit.baselines.toydata import make_toy_datadir
+from toydata import make_toy_datadir
 from sedkit.baselines.trainer import Trainer, load_checkpoint, seed_everything, torch_threads
 from sedkit.cli import root
 

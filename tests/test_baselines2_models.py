@@ -3,10 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from sedkit.baselines.models.crnn import CRNN, bce, sed_bce
+from sedkit.baselines.losses import bce, sed_bce
+from sedkit.baselines.models.crnn import CRNN
 from sedkit.baselines.models.frontends import build_frontend
 from sedkit.baselines.models.domain import DomainClassifier, grad_reverse
-from sedkit.baselines.data.sed import MixedBatchSampler, MixedDataset, frame_targets, n_out_frames
+from sedkit.baselines.data.sed import MixedBatchSampler, MixedDataset, n_out_frames
+from sedkit.synth.contract import frame_targets
 from sedkit.baselines.models.sed import SEDModelSpec, with_base
 from sedkit.baselines.strategies.sed import ramp
 from sedkit.baselines.strategies.tri_training import agreement, pseudo_labels, weight_similarity
@@ -124,7 +126,7 @@ def test_ramp():
 
 
 def test_frame_targets_on_output_grid():
-    y = frame_targets([(0.10, 0.30, "b"), (0.0, 5.0, "a")], ["a", "b"], n_frames=10, hop_out=0.064)
+    y = frame_targets([(0.10, 0.30, "b"), (0.0, 5.0, "a")], ["a", "b"], n_frames=10, hop_s=0.064)
     assert y[:, 0].sum() == 10  # clipped to the clip
     assert np.flatnonzero(y[:, 1]).tolist() == [1, 2, 3, 4]  # floor(0.1/0.064)=1 .. ceil(0.3/0.064)=5 exclusive
 

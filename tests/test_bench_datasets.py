@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from conftest import make_tiny_bank
 
-from sedkit.baselines.toydata import make_toy_datadir
+from toydata import make_toy_datadir
 from sedkit.benchmarks.cache import Cache
 from sedkit.benchmarks.runner import build_dataset, resolve_dataset
 from sedkit.benchmarks.suites.spec import DatasetEntry

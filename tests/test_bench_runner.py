@@ -13,7 +13,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from sedkit.baselines.toydata import make_toy_datadir
+from toydata import make_toy_datadir
 from sedkit.benchmarks import runner
 from sedkit.benchmarks.cache import Cache
 from sedkit.cli import root

@@ -12,7 +12,8 @@ from sedkit import SedkitError
 from sedkit.synth.dynamic.chain import process_source, render_item
 from sedkit.synth.dynamic.dataset import DynamicMixDataset, ExtraBackgroundDataset, build_pool, draw_loader
 from sedkit.synth.dynamic.gpu import AGREEMENT_TOL, BatchMixer
-from sedkit.synth.dynamic.plan import ItemDraw, SourceDraw, draw_item, frame_targets
+from sedkit.synth.contract import frame_targets
+from sedkit.synth.dynamic.plan import ItemDraw, SourceDraw, draw_item
 from sedkit.synth.dynamic.sources import AudioCache, SourcePool, load_sources
 from sedkit.synth.dynamic.spec import load_dynamic_spec
 from sedkit.synth.rir import RirBank, RirMakeSpec, make_bank
@@ -52,7 +53,7 @@ def test_known_placement_gives_exact_labels_and_frame_targets(bank):
         SourceDraw("foreground", dog.key, "dog", start=800, length=2400, onset=8000, level_db=-12.0),
     ])
     assert draw.events() == [(0.25, 0.75, "bell"), (1.0, 1.3, "dog")]
-    y = frame_targets(draw.events(), pool.labels, spec.n_frames, spec.frame_rate)
+    y = frame_targets(draw.events(), pool.labels, spec.n_frames, 1 / spec.frame_rate)
     want = np.zeros((20, len(pool.labels)), np.float32)
     want[2:8, pool.labels.index("bell")] = 1        # [0.25, 0.75) s at 10 frames/s touches frames 2..7
     want[10:13, pool.labels.index("dog")] = 1       # [1.0, 1.3) s touches frames 10..12
@@ -80,7 +81,7 @@ def test_drawn_items_audio_matches_their_labels(bank):
             support[int(round(on * SR)):int(round(off * SR))] = True
         np.testing.assert_array_equal(np.abs(item["audio"].numpy()) > 0, support)
         np.testing.assert_array_equal(item["targets"].numpy(),
-                                      frame_targets(item["events"], pool.labels, spec.n_frames, spec.frame_rate))
+                                      frame_targets(item["events"], pool.labels, spec.n_frames, 1 / spec.frame_rate))
         assert 1 <= len(item["events"]) <= 3
 
 

@@ -1,6 +1,9 @@
 """The repository root is the `sedkit` package: every sub-package must be listed in pyproject, and nothing
 generic may be installed at the top level."""
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,8 @@ from multievent_bank import make_bank
 from sedkit.cli import root
 from sedkit.specs import builtin_spec_path, load_spec
 from sedkit.synth.audio import read
-from sedkit.synth.dataset import check_dataset, read_metadata
+from sedkit.synth.contract import read_metadata
+from sedkit.synth.dataset import check_dataset
 from sedkit.synth.remix import RemixSpec, generate
 
 SNRS = ("snr_0", "snr_10", "snr_20")

@@ -11,7 +11,8 @@ from multievent_bank import make_bank
 
 from sedkit.cli import root
 from sedkit.specs import builtin_spec_path, load_spec, read_yaml
-from sedkit.synth.dataset import check_dataset, read_metadata
+from sedkit.synth.contract import read_metadata
+from sedkit.synth.dataset import check_dataset
 from sedkit.synth.domain import family_groups, family_sides
 from sedkit.synth.rng import item_rng
 from sedkit.synth.scene import Pool, SceneSpec, draw_background

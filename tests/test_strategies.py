@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sedkit.baselines.api import model_config
-from sedkit.baselines.data.sed import frame_targets
+from sedkit.synth.contract import frame_targets
 from sedkit.baselines.registry import build
 from sedkit.baselines.trainer import Trainer, seed_everything
 from sedkit.specs import deep_merge

@@ -86,7 +86,7 @@ class MixedRole(Dataset):
         return len(self.mixer)
 
     def __getitem__(self, i: int) -> dict:
-        from sedkit.baselines.data.sed import frame_targets
+        from sedkit.synth.contract import frame_targets
 
         it = self.mixer[i]
         ft = frame_targets(it["events"], self.classes, self.n_frames, self.hop_out)

@@ -8,8 +8,8 @@ A training batch concatenates ``batch.synthetic`` S items, ``batch.weak`` W item
 (in that order). Each item carries ``audio``, ``target (C)`` (clip), ``frame_target (T', C)``, ``strong`` and
 ``weak`` (bool: which targets are real), ``domain`` (1 synthetic / 0 target), ``role`` (0 S, 1 W, 2 U) and
 ``index`` (position in its role's split, used to look up pseudo-labels). Frame targets are on the network's
-output grid: frame k covers ``[k*hop_out, (k+1)*hop_out)`` with ``hop_out = hop_length * time_pool / sr``; an event
-marks frames ``floor(onset/hop_out)`` to ``ceil(offset/hop_out)`` (exclusive).
+output grid, ``hop_out = hop_length * time_pool / sr`` seconds a frame, by the contract's one rule
+(:func:`sedkit.synth.contract.frame_targets`).
 
 With ``augment:`` set, S is replaced by online mixtures and W/U get extra backgrounds
 (:mod:`sedkit.baselines.data.augment`); the trainer calls :meth:`MixedDataset.set_epoch` before each epoch.
@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -31,6 +30,7 @@ from sedkit.baselines.data.loaders import ClipDataset, collate, make_loader
 from sedkit.baselines.data.folder import DataDir
 from sedkit.baselines.data.augment import AugmentSpec, augment_roles
 from sedkit.specs import Spec
+from sedkit.synth.contract import frame_targets
 
 ROLES = ("synthetic", "weak", "unlabel")
 
@@ -61,20 +61,6 @@ class SEDDataSpec(Spec):
 def n_out_frames(n_samples: int, hop_length: int, time_pool: int) -> int:
     """Output frames of the CRNN for a clip of ``n_samples`` (centred STFT, then time pooling)."""
     return (1 + n_samples // hop_length) // time_pool
-
-
-def frame_targets(events, classes: list[str], n_frames: int, hop_out: float) -> np.ndarray:
-    """Strong events -> ``(n_frames, C)`` 0/1 targets on the output grid (see module docstring)."""
-    idx = {c: k for k, c in enumerate(classes)}
-    y = np.zeros((n_frames, len(classes)), dtype=np.float32)
-    for on, off, lab in events:
-        if lab not in idx:
-            raise SedkitError(f"event label {lab!r} is not in the class list {classes}")
-        a = max(0, int(math.floor(on / hop_out + 1e-9)))
-        b = min(n_frames, int(math.ceil(off / hop_out - 1e-9)))
-        if a < n_frames:
-            y[a:max(b, a + 1), idx[lab]] = 1.0
-    return y
 
 
 class RoleDataset(Dataset):

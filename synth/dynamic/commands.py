@@ -14,7 +14,8 @@ def write_preview(out: str | Path, n: int, spec, pool, rirs=None, seed: int = 0,
     a README and a manifest, under ``out`` (dataset-folder contract, split ``preview``)."""
     from sedkit.synth import audio
     from sedkit.synth.card import md_table, spectrogram_png, write_card
-    from sedkit.synth.dataset import write_classes, write_durations_tsv, write_manifest, write_strong_tsv
+    from sedkit.synth.contract import write_classes, write_durations_tsv, write_strong_tsv
+    from sedkit.synth.dataset import write_manifest
     from sedkit.synth.dynamic.dataset import DynamicMixDataset
     from sedkit.synth.dynamic.gpu import BatchMixer
     from sedkit.synth.io import atomic_write_json, safe_join

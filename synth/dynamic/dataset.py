@@ -19,7 +19,8 @@ from tqdm import tqdm
 from sedkit import SedkitError
 from sedkit.synth import audio
 from sedkit.synth.dynamic.chain import render_item
-from sedkit.synth.dynamic.plan import draw_item, frame_targets, source_length
+from sedkit.synth.contract import frame_targets
+from sedkit.synth.dynamic.plan import draw_item, source_length
 from sedkit.synth.dynamic.sources import AudioCache, SourcePool, excerpt, load_sources
 from sedkit.synth.dynamic.spec import DynamicSpec
 from sedkit.synth.rir import RirBank
@@ -106,7 +107,7 @@ class DynamicMixDataset(CachedSources):
             return d, arrays
         events = d.events()
         return {"audio": torch.from_numpy(render_item(d, arrays, self.spec, self.rirs)),
-                "targets": torch.from_numpy(frame_targets(events, self.labels, self.spec.n_frames, self.spec.frame_rate)),
+                "targets": torch.from_numpy(frame_targets(events, self.labels, self.spec.n_frames, 1 / self.spec.frame_rate)),
                 "events": events, "index": index}
 
 
@@ -128,7 +129,7 @@ class ExtraBackgroundDataset(CachedSources):
 
     def __init__(self, spec: DynamicSpec, data_dir: str | Path, split: str, backgrounds: SourcePool,
                  classes: list[str] | None = None, seed: int = 0):
-        from sedkit.synth.dataset import read_metadata
+        from sedkit.synth.contract import read_metadata
 
         super().__init__(spec)
         self.root, self.split, self.bg, self.seed, self.epoch = Path(data_dir), split, backgrounds, seed, 0

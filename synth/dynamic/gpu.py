@@ -23,7 +23,8 @@ import torch
 from scipy.signal import sosfilt, sosfilt_zi
 
 from sedkit.synth.dynamic.chain import make_transform
-from sedkit.synth.dynamic.plan import frame_targets, source_length
+from sedkit.synth.contract import frame_targets
+from sedkit.synth.dynamic.plan import source_length
 from sedkit.synth.dynamic.sources import excerpt
 from sedkit.synth.dynamic.spec import EFFECTS, DynamicSpec
 from sedkit.synth.dynamic.transforms import (burst_envelope, burst_ramp, comb_delay, compressor_gain_db, hash_gauss)
@@ -70,7 +71,7 @@ class BatchMixer:
         draws = [d for d, _ in items]
         audio = self.mix(items)
         events = [d.events() for d in draws]
-        tg = np.stack([frame_targets(e, self.labels, self.spec.n_frames, self.spec.frame_rate) for e in events])
+        tg = np.stack([frame_targets(e, self.labels, self.spec.n_frames, 1 / self.spec.frame_rate) for e in events])
         return MixBatch(audio, torch.from_numpy(tg).to(self.device), events, draws)
 
     @torch.no_grad()

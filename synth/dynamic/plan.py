@@ -108,15 +108,3 @@ def draw_item(spec: DynamicSpec, pool: SourcePool, n_rirs: int, seed: int, epoch
     for sd, lv in zip(sources, fg_levels + [bg_level]):
         sd.level_db = lv
     return ItemDraw(seed, epoch, index, sr, n_clip, sources)
-
-
-def frame_targets(events: list[tuple[float, float, str]], labels: list[str], n_frames: int,
-                  frame_rate: float) -> np.ndarray:
-    """(n_frames, n_classes) 0/1 matrix: frame t (covering [t, t+1) / frame_rate) is on when an event overlaps it."""
-    y = np.zeros((n_frames, len(labels)), dtype=np.float32)
-    col = {c: i for i, c in enumerate(labels)}
-    for on, off, lab in events:
-        a = int(np.floor(on * frame_rate + 1e-9))
-        b = int(np.ceil(off * frame_rate - 1e-9))
-        y[max(a, 0):min(b, n_frames), col[lab]] = 1.0
-    return y

@@ -67,7 +67,7 @@ class SourcePool:
     @classmethod
     def from_strong_dir(cls, root: str | Path, split: str, min_event_s: float = 0.05) -> "SourcePool":
         """The events of a strong data dir, each cut out of its clip (no backgrounds)."""
-        from sedkit.synth.dataset import read_metadata
+        from sedkit.synth.contract import read_metadata
 
         root = Path(root)
         meta = root / "metadata"

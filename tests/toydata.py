@@ -1,8 +1,8 @@
-"""Tiny synthetic data dirs for tests and benchmarks (not a dataset generator).
+"""Tiny synthetic data dirs for the tests (not a dataset generator).
 
-Each clip is low-level noise plus, for each of its classes, a tone burst at that class's frequency, written in the
-dataset-folder contract: ``audio/<split>/*.wav``, ``metadata/<split>.tsv`` (strong or weak),
-``metadata/<split>_strong.tsv`` beside weak ones, ``<split>_durations.tsv`` and ``classes.txt``.
+Each clip is low-level noise plus, for each of its classes, a tone burst at that class's frequency, written through
+the dataset-folder contract (:mod:`sedkit.synth.contract`): ``audio/<split>/*.wav``, ``metadata/<split>.tsv`` (strong
+or weak), ``metadata/<split>_strong.tsv`` beside weak ones, ``<split>_durations.tsv`` and ``classes.txt``.
 Everything is drawn from ``item_rng(seed, split, index)``, so the same arguments give the same files.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from sedkit.synth import audio as audio_io
-from sedkit.synth.io import atomic_write_text
+from sedkit.synth import contract
 from sedkit.synth.rng import item_rng
 
 
@@ -28,7 +28,7 @@ def make_toy_datadir(root: str | Path, classes=("a", "b", "c"), per_class: dict 
     per_class = per_class or {"train": 4, "validation": 2, "eval": 2}
     classes = list(classes)
     freqs = {c: 300.0 * (k + 1) * 1.5 ** k for k, c in enumerate(classes)}
-    atomic_write_text(root / "metadata" / "classes.txt", "\n".join(classes) + "\n")
+    contract.write_classes(contract.classes_path(root), classes)
     for split, n in per_class.items():
         strong, weak, durs = [], [], []
         for i in range(n * len(classes)):
@@ -48,14 +48,11 @@ def make_toy_datadir(root: str | Path, classes=("a", "b", "c"), per_class: dict 
             audio_io.write(root / "audio" / split / name, x, sr)
             weak.append((name, ",".join(sorted(set(labs)))))
             durs.append((name, dur))
-        strong_txt = "filename\tonset\toffset\tevent_label\n" + "".join(
-            f"{n}\t{a:.3f}\t{b:.3f}\t{lab}\n" for n, a, b, lab in strong)
+        strong_rows = [{"filename": n, "onset": a, "offset": b, "event_label": lab} for n, a, b, lab in strong]
         if labels == "strong":
-            atomic_write_text(root / "metadata" / f"{split}.tsv", strong_txt)
+            contract.write_strong_tsv(contract.metadata_path(root, split), strong_rows)
         else:
-            atomic_write_text(root / "metadata" / f"{split}.tsv",
-                              "filename\tevent_labels\n" + "".join(f"{n}\t{lab}\n" for n, lab in weak))
-            atomic_write_text(root / "metadata" / f"{split}_strong.tsv", strong_txt)
-        atomic_write_text(root / "metadata" / f"{split}_durations.tsv",
-                          "filename\tduration\n" + "".join(f"{n}\t{d:.3f}\n" for n, d in durs))
+            contract.write_weak_tsv(contract.metadata_path(root, split), {n: lab.split(",") for n, lab in weak})
+            contract.write_strong_tsv(contract.metadata_path(root, split, "_strong"), strong_rows)
+        contract.write_durations_tsv(contract.metadata_path(root, split, "_durations"), dict(durs))
     return root
