@@ -142,3 +142,17 @@ def write_card(out: str | os.PathLike, title: str, sections: list[tuple[str, str
         for cap, fname in images:
             lines += [f"### {cap}", "", f"![{cap}]({fname})", ""]
     return atomic_write_text(Path(out) / "README.md", "\n".join(lines))
+
+
+def warnings_section(rows: pd.DataFrame) -> tuple[str, str]:
+    """The card section that counts Scaper's warnings over a dataset's clips (the ``scaper_warnings`` of each row:
+    ``{kind: count}``, see :func:`sedkit.synth.scaper_mix.warning_kind`)."""
+    from sedkit.synth.scaper_mix import WARNING_KINDS
+
+    per_clip = [w if isinstance(w, dict) else {} for w in rows.get("scaper_warnings", pd.Series([], dtype=object))]
+    table = pd.DataFrame([{"kind": k, "warnings": sum(w.get(k, 0) for w in per_clip),
+                           "clips": sum(1 for w in per_clip if w.get(k, 0)), "what": what}
+                          for k, what in WARNING_KINDS.items()])
+    text = (f"Scaper's warnings while mixing the {len(per_clip)} clips (counted, not shown one by one):\n\n"
+            + md_table(table))
+    return "Scaper warnings", text

@@ -25,7 +25,7 @@ from sedkit.synth.generator import (default_workers, generator_options, load_gen
                                     scaled_sizes, start_job)
 from sedkit.synth.rng import item_rng
 from sedkit.synth.runner import Item
-from sedkit.synth.scaper_mix import ScaperView
+from sedkit.synth.scaper_mix import ScaperView, add_warnings
 from sedkit.synth.scene import render_clip
 from sedkit.synth.soundbank.index import Soundbank
 from sedkit.synth.strong import Counts, write_labels
@@ -108,17 +108,18 @@ def make_item(ctx: Ctx, item: Item) -> dict:
     d = draw(ctx, item)
     view = ScaperView(ctx.bank, ctx.view_root, build=False, sr=spec.sr)
     name = f"{item.split}_{item.index:05d}"
-    files, labels = [], {}
+    files, labels, warned = [], {}, {}
     for snr in spec.snrs:
         sub = snr_name(snr)
         rel = [f"{sub}/audio/{item.split}/{name}.wav", f"{sub}/jams/{item.split}/{name}.jams"]
         events = [{**e, "snr": float(snr)} for e in d["events"]]
-        _, lab = render_clip(view, ctx.out, rel[0], rel[1], spec.sr, spec.duration, spec.ref_db, d["background"],
+        _, lab, w = render_clip(view, ctx.out, rel[0], rel[1], spec.sr, spec.duration, spec.ref_db, d["background"],
                              events, reverb=None)
         files += rel
         labels[sub] = [list(e) for e in lab]
+        warned = add_warnings(warned, w)
     return {"files": files, "meta": {"filename": f"{name}.wav", "labels": labels, "background": d["background"],
-                                     "sources": [e["path"] for e in d["events"]]}}
+                                     "sources": [e["path"] for e in d["events"]], "scaper_warnings": warned}}
 
 
 def generate(spec: RemixSpec, out: str | Path, seed: int = 0, scale: str = "paper", soundbank=None,
@@ -140,7 +141,7 @@ def generate(spec: RemixSpec, out: str | Path, seed: int = 0, scale: str = "pape
 def write_outputs(out: Path, spec: RemixSpec, rows: pd.DataFrame, classes: list[str], sha: str, seed: int,
                   scale: str) -> None:
     from sedkit.synth.audio import read
-    from sedkit.synth.card import spectrogram_png, write_card
+    from sedkit.synth.card import spectrogram_png, warnings_section, write_card
     from sedkit.synth.contract import write_classes
     from sedkit.synth.event_card import event_card
 
@@ -172,7 +173,8 @@ def write_outputs(out: Path, spec: RemixSpec, rows: pd.DataFrame, classes: list[
              "share every draw (background, files, onsets, labels) and differ only in the events' SNR.\n\n"
              "Each `snr_<db>/` is a data dir: weak labels `metadata/<split>.tsv` (for training), strong labels "
              "`metadata/<split>_strong.tsv`, durations, `classes.txt`, audio and JAMS.")
-    write_card(out, "sedkit remix dataset (fixed-SNR subsets)", [("Contents", intro)] + sections, images, sha, seed,
+    write_card(out, "sedkit remix dataset (fixed-SNR subsets)",
+               [("Contents", intro)] + sections + [warnings_section(rows)], images, sha, seed,
                f"sedkit synth remix --snr {','.join(f'{s:g}' for s in spec.snrs)} --scale {scale} --seed {seed}")
 
 

@@ -69,9 +69,32 @@ class ScaperView:
         return str(p)
 
 
+WARNING_KINDS = {  # kind -> what the card says
+    "clipping": "clips that clipped and were peak-normalised (event SNRs and ref_db shift with the scale factor)",
+    "duration": "events whose duration, source time or event time Scaper changed to fit the source or the clip",
+    "other": "other Scaper warnings",
+}
+
+
+def warning_kind(message: str) -> str:
+    """The kind of a Scaper warning (a key of :data:`WARNING_KINDS`), from its message."""
+    m = message.lower()
+    if "clipping" in m or "peak normalization" in m:
+        return "clipping"
+    if "duration" in m or "source time" in m or "event time" in m:
+        return "duration"
+    return "other"
+
+
+def add_warnings(total: dict[str, int], more: dict[str, int]) -> dict[str, int]:
+    """``total`` + ``more``, kind by kind."""
+    return {k: total.get(k, 0) + more.get(k, 0) for k in {*total, *more}}
+
+
 def render(view: ScaperView, sr: int, duration: float, ref_db: float, background: dict | None, events: list[dict],
            reverb: float | None = None, fix_clipping: bool = True):
-    """Mix one clip with Scaper. Returns (mono float32 audio, jams, [(onset, offset, label), ...]).
+    """Mix one clip with Scaper. Returns (mono float32 audio, jams, [(onset, offset, label), ...], warnings) where
+    warnings counts Scaper's warnings about this clip by kind (:func:`warning_kind`); other warnings are ignored.
 
     background: dict(path, label, source_time); events: dicts with label, path (bank-relative), source_time,
     event_time, event_duration, snr, and optional pitch_shift / time_stretch (None = off).
@@ -94,11 +117,11 @@ def render(view: ScaperView, sr: int, duration: float, ref_db: float, background
                      snr=("const", float(e["snr"])),
                      pitch_shift=None if e.get("pitch_shift") is None else ("const", float(e["pitch_shift"])),
                      time_stretch=None if e.get("time_stretch") is None else ("const", float(e["time_stretch"])))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
             audio, jam, ann_list, _ = sc.generate(audio_path=None, jams_path=None, fix_clipping=fix_clipping,
-                                                  reverb=reverb, disable_instantiation_warnings=True)
+                                                  reverb=reverb, disable_instantiation_warnings=False)
         except Exception as ex:  # ScaperError and sox errors: name the sources involved
             srcs = ", ".join(e["path"] for e in events)
             raise SedkitError(f"scaper could not mix [{srcs}] over {background and background['path']}: {ex}") \
@@ -107,7 +130,12 @@ def render(view: ScaperView, sr: int, duration: float, ref_db: float, background
     if not np.all(np.isfinite(x)):
         raise SedkitError(f"mix of [{', '.join(e['path'] for e in events)}] produced NaN samples")
     labels = [(float(on), float(off), str(lab)) for on, off, lab in ann_list]
-    return x, jam, labels
+    warned: dict[str, int] = {}
+    for w in caught:
+        if type(w.message).__name__ == "ScaperWarning":
+            kind = warning_kind(str(w.message))
+            warned[kind] = warned.get(kind, 0) + 1
+    return x, jam, labels, warned
 
 
 def save_jams(jam, path: str | os.PathLike, view: ScaperView) -> None:

@@ -215,24 +215,25 @@ def draw_scene(spec: SceneSpec, pool: Pool, rng_for: Callable[[int], np.random.G
 
 def mix(view, sr: int, duration: float, ref_db: float, background: dict, events: list[dict],
         reverb: float | None):
-    """Mix a drawn clip with Scaper: (audio of exactly ``duration`` s, jams, raw annotations)."""
+    """Mix a drawn clip with Scaper: (audio of exactly ``duration`` s, jams, raw annotations, Scaper's warnings
+    counted by kind)."""
     from sedkit.synth.scaper_mix import render
 
-    x, jam, ann = render(view, sr, duration, ref_db, background, events, reverb=reverb)
+    x, jam, ann, warned = render(view, sr, duration, ref_db, background, events, reverb=reverb)
     n = int(round(duration * sr))
-    return np.pad(x, (0, max(0, n - len(x))))[:n], jam, ann
+    return np.pad(x, (0, max(0, n - len(x))))[:n], jam, ann, warned
 
 
 def render_clip(view, out, rel_audio: str, rel_jams: str, sr: int, duration: float, ref_db: float,
                 background: dict, events: list[dict], reverb: float | None,
-                min_event_s: float = 0.0, merge_gap_s: float = 0.0) -> tuple[np.ndarray, list]:
-    """Mix a drawn clip, write its wav and JAMS under ``out``; return (audio, cleaned labels)."""
+                min_event_s: float = 0.0, merge_gap_s: float = 0.0) -> tuple[np.ndarray, list, dict]:
+    """Mix a drawn clip, write its wav and JAMS under ``out``; return (audio, cleaned labels, Scaper's warnings)."""
     from pathlib import Path
 
     from sedkit.synth.audio import write as write_audio
     from sedkit.synth.scaper_mix import save_jams
 
-    x, jam, ann = mix(view, sr, duration, ref_db, background, events, reverb)
+    x, jam, ann, warned = mix(view, sr, duration, ref_db, background, events, reverb)
     write_audio(Path(out) / rel_audio, x, sr)
     save_jams(jam, Path(out) / rel_jams, view)
-    return x, clean_events(ann, min_event_s, merge_gap_s)
+    return x, clean_events(ann, min_event_s, merge_gap_s), warned

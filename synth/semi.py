@@ -94,11 +94,11 @@ def make_item(ctx: Ctx, item: Item) -> dict:
     name = f"{item.split}_{item.index:05d}"
     files = [f"audio/{item.split}/{name}.wav", f"jams/{item.split}/{name}.jams"]
     view = ScaperView(ctx.banks[dom], ctx.views[dom], build=False, sr=ctx.sr)
-    x, labels = render_clip(view, ctx.out, files[0], files[1], ctx.sr, sc.duration, sc.ref_db, clip["background"],
+    x, labels, warned = render_clip(view, ctx.out, files[0], files[1], ctx.sr, sc.duration, sc.ref_db, clip["background"],
                             clip["events"], sc.reverb, sc.min_event_s, sc.merge_gap_s)
     meta = {"filename": f"{name}.wav", "labels": [list(e) for e in labels], "snrs": [e["snr"] for e in clip["events"]],
             "redraws": clip["redraws"], "background": clip["background"]["label"],
-            "logmel": mean_logmel(x, ctx.sr) if item.index < ctx.stat_clips else None}
+            "logmel": mean_logmel(x, ctx.sr) if item.index < ctx.stat_clips else None, "scaper_warnings": warned}
     return {"files": files, "meta": meta}
 
 
@@ -108,7 +108,7 @@ def make_probe(ctx: Ctx, item: Item) -> dict:
     for dom in ("source", "target"):
         clip = draw_scene(sc, ctx.pools[f"probe_{dom}"], lambda k: item_rng(ctx.seed, "probe", item.index, "draw", k))
         view = ScaperView(ctx.banks[dom], ctx.views[dom], build=False, sr=ctx.sr)
-        x, _, _ = mix(view, ctx.sr, sc.duration, sc.ref_db, clip["background"], clip["events"], sc.reverb)
+        x, *_ = mix(view, ctx.sr, sc.duration, sc.ref_db, clip["background"], clip["events"], sc.reverb)
         meta[dom] = mean_logmel(x, ctx.sr)
     return {"files": [], "meta": meta}
 
@@ -142,7 +142,7 @@ def generate(spec: SemiSpec, out: str | Path, seed: int = 0, scale: str = "paper
 
 def write_outputs(out: Path, spec: SemiSpec, rows: pd.DataFrame, probes: pd.DataFrame, bank: Soundbank, sides,
                   sha: str, seed: int, scale: str) -> dict:
-    from sedkit.synth.card import md_table, write_card
+    from sedkit.synth.card import md_table, warnings_section, write_card
     from sedkit.synth.contract import write_classes
     from sedkit.synth.event_card import event_card
 
@@ -180,7 +180,7 @@ def write_outputs(out: Path, spec: SemiSpec, rows: pd.DataFrame, probes: pd.Data
             "from one random stream (same events, times and levels), so only the domain differs and the value is 0 "
             "at gap 0. The other rows compare the dataset's source clips (synthetic) with each target split (first "
             f"{spec.gap_stat_clips} clips per split); they include sampling noise.\n\n" + md_table(report))
-    sections = [("Contents", intro), ("Domain-gap statistic", stat)] + sections
+    sections = [("Contents", intro), ("Domain-gap statistic", stat)] + sections + [warnings_section(rows)]
     images = [("Mean log-mel spectra of the two domains", "domain_spectra.png")] + images
     write_card(out, "sedkit semi-supervised dataset (source/target domains)", sections, images, sha, seed,
                f"sedkit synth semi --gap {spec.gap:g} --scale {scale} --seed {seed}")

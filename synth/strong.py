@@ -62,11 +62,11 @@ def make_item(ctx: Ctx, item: Item) -> dict:
     name = clip_name(item)
     files = [f"audio/{item.split}/{name}.wav", f"jams/{item.split}/{name}.jams"]
     view = ScaperView(ctx.bank, ctx.view_root, build=False, sr=ctx.sr)
-    _, labels = render_clip(view, ctx.out, files[0], files[1], ctx.sr, sc.duration, sc.ref_db, clip["background"],
+    _, labels, warned = render_clip(view, ctx.out, files[0], files[1], ctx.sr, sc.duration, sc.ref_db, clip["background"],
                             clip["events"], sc.reverb, sc.min_event_s, sc.merge_gap_s)
     meta = {"filename": f"{name}.wav", "labels": [list(e) for e in labels],
             "snrs": [e["snr"] for e in clip["events"]], "redraws": clip["redraws"],
-            "background": clip["background"]["label"]}
+            "background": clip["background"]["label"], "scaper_warnings": warned}
     return {"files": files, "meta": meta}
 
 
@@ -94,7 +94,7 @@ def write_labels(base: Path, split: str, rows: pd.DataFrame, duration: float, ki
 
 def generate(spec: StrongSpec, out: str | Path, seed: int = 0, scale: str = "paper", soundbank=None,
              workers: int = 1, resume: bool = False) -> dict:
-    from sedkit.synth.card import write_card
+    from sedkit.synth.card import warnings_section, write_card
     from sedkit.synth.contract import write_classes
     from sedkit.synth.event_card import event_card
 
@@ -112,6 +112,7 @@ def generate(spec: StrongSpec, out: str | Path, seed: int = 0, scale: str = "pap
     sections, images = event_card(out, rows, out / "audio" / first.split / first.filename, first.labels,
                                   f"Example: {first.split}/{first.filename}")
     sections.insert(0, ("Contents", recipe_text(spec.scene, spec.sr, scale, rows)))
+    sections.append(warnings_section(rows))
     write_card(out, "sedkit strong dataset (DESED-style soundscapes)", sections, images, job.spec_sha256, seed,
                f"sedkit synth strong --scale {scale} --seed {seed}")
     return job.finish()

@@ -186,7 +186,7 @@ def make_item(ctx: Ctx, item: Item) -> dict:
     spec = ctx.spec
     d = draw(ctx, item)
     view = ScaperView(ctx.bank, ctx.view_root, build=False, sr=spec.sr)
-    x, jam, events = render(view, spec.sr, spec.duration, spec.ref_db,
+    x, jam, events, warned = render(view, spec.sr, spec.duration, spec.ref_db,
                             {"path": d["bg"], "label": d["bg_label"], "source_time": d["bg_time"]}, [d["event"]])
     n = int(round(spec.duration * spec.sr))
     x = np.pad(x, (0, max(0, n - len(x))))[:n]
@@ -208,7 +208,8 @@ def make_item(ctx: Ctx, item: Item) -> dict:
         c_on, c_off = max(on, s) - s, min(off, e) - s
         segs[length_name(L)] = {"start": s, "onset": c_on, "offset": c_off, "weakness": max(0.0, c_off - c_on) / L}
     meta = {"filename": f"{name}.wav", "label": lab, "onset": on, "offset": off, "snr": d["event"]["snr"],
-            "fg": d["fg"], "fg_group": d["fg_group"], "src_dur": d["src_dur"], "bg": d["bg"], "segments": segs}
+            "fg": d["fg"], "fg_group": d["fg_group"], "src_dur": d["src_dur"], "bg": d["bg"], "segments": segs,
+            "scaper_warnings": warned}
     return {"files": files, "meta": meta}
 
 
@@ -266,7 +267,7 @@ SHORT_CLASSES = {"Alarm_bell_ringing", "Cat", "Dishes", "Dog", "Speech"}
 
 
 def write_waa_card(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes, segments, sha, seed, kind, scale):
-    from sedkit.synth.card import bars_png, density_png, hist_png, md_table, write_card
+    from sedkit.synth.card import bars_png, density_png, hist_png, md_table, warnings_section, write_card
 
     dur = rows.offset - rows.onset
     density_png(out / "event_durations.png",
@@ -298,6 +299,7 @@ def write_waa_card(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes, segmen
         ("Events shorter than 200 ms", f"{len(short)} of {len(rows)} clips (paper: 122 of 3750). By class: "
                                        f"{short_by or 'none'}."),
         ("Segment placement rule", (__doc__ or "").split("Segments:")[1].split("200 ms set:")[0].strip()),
+        warnings_section(rows),
     ]
     images = [("Event durations per class (solid: short classes, dashed: long classes)", "event_durations.png"),
               ("Label weakness per segment length", "label_weakness.png"), ("SNR", "snr.png"),

@@ -95,3 +95,30 @@ def test_strong_cli_small_and_one_line_errors(bank, tmp_path):
                                   "--out", str(tmp_path / "d")])
     assert r.exit_code == 2 and "scene.polyphony_cap" in r.output
     assert "Example: sedkit synth strong" in CliRunner().invoke(root, ["synth", "strong", "--help"]).output
+
+
+
+def test_scaper_warnings_are_counted_per_clip_and_in_the_card(strong_set, bank, tmp_path):
+    """Scaper's warnings are not silenced wholesale: each clip's are counted by kind, and the card reports them."""
+    from sedkit.synth.scaper_mix import ScaperView, render, warning_kind
+    from sedkit.synth.soundbank.index import load_soundbank
+
+    assert warning_kind("Soundscape audio is clipping!") == "clipping"
+    assert warning_kind("Peak normalization applied to fix clipping with scale factor = 0.5.") == "clipping"
+    assert warning_kind("Dog event duration (3.00) is greater that source duration (1.00), changing to 1.00") == \
+        "duration"
+    assert warning_kind("No events to synthesize (silent soundscape), no audio generated.") == "other"
+    sb = load_soundbank(bank)
+    fg = sb.index[sb.index.role == "foreground"].iloc[0]
+    bg = sb.index[sb.index.role == "background"].iloc[0]
+    event = {"label": fg.label, "path": fg.path, "source_time": 0.0, "event_time": 1.0,
+             "event_duration": float(fg.duration_s) + 5.0, "snr": 80.0}  # too long, and far too loud
+    _, _, _, warned = render(ScaperView(sb, tmp_path / "view", sr=16000), 16000, 10.0, -20,
+                             {"path": bg.path, "label": bg.label, "source_time": 0.0}, [event])
+    assert warned.get("clipping", 0) >= 1 and warned.get("duration", 0) >= 1, warned
+    out, _ = strong_set
+    card = (out / "README.md").read_text()
+    section = card.split("## Scaper warnings")[1].split("\n## ")[0]
+    assert "mixing the 12 clips" in section
+    for kind in ("clipping", "duration", "other"):
+        assert f"| {kind} |" in section
