@@ -11,6 +11,7 @@ import importlib
 import click
 
 from sedkit import SedkitError, __version__
+from sedkit.synth.registry import GENERATORS
 
 # group -> (help, example, {command: ("module:attr", short help)}); a group whose table is a pair is one command.
 # The short help lives here so that `sedkit --help` and `sedkit GROUP --help` list commands without importing
@@ -25,11 +26,7 @@ GROUPS: dict[str, tuple[str, str, dict[str, tuple[str, str]] | tuple[str, str]]]
                   }),
     "synth": ("Synthesize datasets from a soundbank (built-in bank by default).",
               "sedkit synth waa --segment 1s --out waa_1s", {
-                  "waa": ("sedkit.synth.waa:waa_cmd", "WAA set of Turpault et al. (2020), cut in segments."),
-                  "200ms": ("sedkit.synth.waa:ms200_cmd", "The 200 ms set of Turpault et al. (2020)."),
-                  "strong": ("sedkit.synth.strong:strong_cmd", "DESED-style strongly labelled soundscapes."),
-                  "semi": ("sedkit.synth.semi:semi_cmd", "Strong / weak / unlabelled sets with a domain-gap dial."),
-                  "remix": ("sedkit.synth.remix:remix_cmd", "Remixed SNR sets of Deshmukh et al. (2021)."),
+                  **{g.name: (g.target, g.help) for g in GENERATORS.values()},
                   "preview-dynamic": ("sedkit.synth.dynamic.commands:preview_cmd",
                                       "Render a few dynamic mixtures to listen to."),
               }),

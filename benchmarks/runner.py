@@ -13,7 +13,6 @@ report files written by :mod:`sedkit.benchmarks.report`.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -32,15 +31,9 @@ from sedkit.benchmarks.executors import execute
 from sedkit.benchmarks.suites import SuiteSpec, data_ref, load_suite
 from sedkit.specs import builtin_spec_path, load_spec, read_yaml, resolved, spec_hash
 from sedkit.synth.io import atomic_write_json, safe_join, sha256_file
+from sedkit.synth.registry import GENERATORS
 
 # generator -> (module, spec class, built-in spec, spec overrides, extra generate() keywords)
-GENERATORS = {
-    "waa": ("sedkit.synth.waa", "WaaSpec", "waa", {}, {"kind": "waa"}),
-    "200ms": ("sedkit.synth.waa", "WaaSpec", "waa", {"event_duration": 0.2}, {"kind": "200ms"}),
-    "strong": ("sedkit.synth.strong", "StrongSpec", "strong", {}, {}),
-    "semi": ("sedkit.synth.semi", "SemiSpec", "semi", {}, {}),
-    "remix": ("sedkit.synth.remix", "RemixSpec", "remix", {}, {}),
-}
 GEN_SCALE = {"quick": "small", "paper": "paper"}
 
 
@@ -102,14 +95,14 @@ def resolve_dataset(name: str, entry, scale: str, cache: Cache, soundbank: str |
     if entry.path is not None:
         path = Path(entry.path)
         return Dataset(name, metadata_key(path), path)
-    module, cls, builtin, fixed, _ = GENERATORS[entry.generator]
+    gen = GENERATORS[entry.generator]
     try:
-        model = getattr(importlib.import_module(module), cls)
+        model = gen.spec_model()
     except (ImportError, AttributeError) as e:
         key = {"generator": entry.generator, "missing": True}
         return Dataset(name, key, Path(), entry.generator, error=f"generator {entry.generator!r} is not available "
                                                                   f"({type(e).__name__}: {e})")
-    raw = deep_merge(read_yaml(builtin_spec_path(builtin)), fixed, entry.spec, getattr(entry, scale))
+    raw = deep_merge(read_yaml(builtin_spec_path(gen.builtin_spec)), gen.fixed, entry.spec, getattr(entry, scale))
     spec = load_spec(model, data=raw)
     gen_scale = GEN_SCALE[scale]
     bank = ({"path": str(Path(soundbank).resolve()), "index": _index_sha(Path(soundbank))} if soundbank
@@ -132,13 +125,11 @@ def build_dataset(ds: Dataset, workers: int) -> None:
     """Generate the dataset into its cache entry unless it is done (or is a path dataset)."""
     if ds.error or ds.generator is None or Cache.is_done(ds.dir):
         return
-    module, _, _, _, extra = GENERATORS[ds.generator]
-    gen = importlib.import_module(module).generate
     Cache.start(ds.dir, ds.key)
     t0 = time.perf_counter()
     try:
-        gen(ds.spec, ds.dir, seed=ds.seed, scale=ds.gen_scale, soundbank=ds.soundbank, workers=workers,
-            resume=True, **extra)
+        GENERATORS[ds.generator].generate(ds.spec, ds.dir, seed=ds.seed, scale=ds.gen_scale, soundbank=ds.soundbank,
+                                          workers=workers, resume=True)
     except Exception as e:  # a generator that fails leaves its cells failed, not the whole benchmark
         ds.error = f"generating dataset {ds.name}: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
         ds.dir.mkdir(parents=True, exist_ok=True)

@@ -24,8 +24,9 @@ from pydantic import Field, model_validator
 
 from sedkit import SedkitError
 from sedkit.specs import SPEC_DIR, Spec, builtin_spec_path, load_spec
+from sedkit.synth import registry
 
-GENERATORS = ("waa", "200ms", "strong", "semi", "remix")
+GENERATORS = tuple(registry.GENERATORS)
 POSTPROCESS = ("none", "median", "hmm")
 
 
