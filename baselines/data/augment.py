@@ -17,16 +17,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from sedkit import SedkitError
 from sedkit.specs import Spec, builtin_spec_path, load_spec, read_yaml
-from sedkit.synth.dynamic.dataset import DynamicMixDataset, CachedSources, add_background, build_pool, load_rirs
+from sedkit.synth.dynamic.dataset import DynamicMixDataset, ExtraBackground, build_pool, load_rirs
 from sedkit.synth.dynamic.features import augment_features, feature_generator
 from sedkit.synth.dynamic.sources import SourcePool
-from sedkit.synth.rng import seed_sequence
 
 BUILTIN_NAME = re.compile(r"^builtin-v(?P<version>[^-]+)-s(?P<seed>\d+)-(?P<scale>\w+)$")
 
@@ -95,26 +93,6 @@ class MixedRole(Dataset):
                 "strong": True, "weak": True, "domain": 1.0, "role": 0}
 
 
-class ExtraBackground(CachedSources):
-    """A weak or unlabelled role whose clips get an extra background (keyed by seed, role, epoch, index)."""
-
-    def __init__(self, role, spec, backgrounds, seed: int):
-        super().__init__(spec)
-        self.role, self.bg, self.seed, self.epoch = role, backgrounds, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.role)
-
-    def __getitem__(self, i: int) -> dict:
-        it = self.role[i]
-        rng = np.random.default_rng(seed_sequence(self.seed, "extra_background", self.role.role, self.epoch, i))
-        x, _ = add_background(it["audio"].numpy(), self.spec, self.bg, self.cache, rng)
-        return {**it, "audio": torch.from_numpy(np.ascontiguousarray(x))}
-
-
 def augment_roles(parts: dict, aug: AugmentSpec, data_dir: Path, classes: list[str], sr: int, clip_s: float,
                   seed: int) -> dict:
     """The training role datasets with ``aug`` applied (see the module docstring)."""
@@ -131,7 +109,7 @@ def augment_roles(parts: dict, aug: AugmentSpec, data_dir: Path, classes: list[s
         backgrounds = SourcePool.from_soundbank(bank, spec.split)
         for r in ("weak", "unlabel"):
             if r in parts:
-                out[r] = ExtraBackground(parts[r], spec, backgrounds, seed)
+                out[r] = ExtraBackground(parts[r], spec, backgrounds, seed, name=parts[r].role, record=False)
     return out
 
 

@@ -4,8 +4,9 @@
   (seed, split, e, i), so any number of DataLoader workers gives the same batches. With ``render="draw"`` (default)
   an item is ``(ItemDraw, dry excerpts)`` and a :class:`~.gpu.BatchMixer` renders whole batches on the device;
   with ``render="cpu"`` the worker renders the clip with numpy (:func:`~.chain.render_item`).
-- :class:`ExtraBackgroundDataset`: weak or unlabelled clips of a data dir, each given one more background with
-  probability ``extra_background.p`` (no time-domain effects); feature augmentation comes after (:mod:`.features`).
+- :class:`ExtraBackground`: any clips (a training role, or :class:`DataDirClips`), each given one more background
+  with probability ``extra_background.p`` (no time-domain effects); feature augmentation comes after
+  (:mod:`.features`). :class:`ExtraBackgroundDataset` is it over the weak or unlabelled clips of a data dir.
 """
 from __future__ import annotations
 
@@ -123,43 +124,78 @@ def draw_loader(ds: DynamicMixDataset, batch_size: int, num_workers: int = 0, **
     return DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_list, **kw)
 
 
-class ExtraBackgroundDataset(CachedSources):
-    """Clips of ``data_dir/audio/<split>`` listed in ``metadata/<split>.tsv`` (weak or unlabelled), each given an
-    extra background from ``backgrounds`` with probability ``spec.extra_background.p``; keyed by (seed, epoch, index)."""
+class ExtraBackground(CachedSources):
+    """The items of ``clips`` (dicts whose ``audio`` is at ``spec.sample_rate``), each given an extra background from
+    ``backgrounds`` with probability ``spec.extra_background.p``; draws keyed by (seed, name, epoch, index). With
+    ``record``, an item also says which background it got (``extra_background``: its key, or None). Training wraps
+    its weak and unlabelled roles in it (:mod:`sedkit.baselines.data.augment`)."""
 
-    def __init__(self, spec: DynamicSpec, data_dir: str | Path, split: str, backgrounds: SourcePool,
-                 classes: list[str] | None = None, seed: int = 0):
-        from sedkit.synth.contract import read_metadata
-
+    def __init__(self, clips, spec: DynamicSpec, backgrounds: SourcePool, seed: int = 0, name: str = "",
+                 record: bool = True):
         super().__init__(spec)
-        self.root, self.split, self.bg, self.seed, self.epoch = Path(data_dir), split, backgrounds, seed, 0
-        kind, df = read_metadata(self.root / "metadata" / f"{split}.tsv")
+        self.clips, self.bg, self.seed, self.name, self.record, self.epoch = clips, backgrounds, seed, name, record, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict:
+        it = self.clips[index]
+        rng = np.random.default_rng(seed_sequence(self.seed, "extra_background", self.name, self.epoch, index))
+        x, added = add_background(np.asarray(it["audio"]), self.spec, self.bg, self.cache, rng)
+        out = {**it, "audio": torch.from_numpy(np.ascontiguousarray(x))}
+        if self.record:
+            out["extra_background"] = added
+        return out
+
+
+class DataDirClips(Dataset):
+    """The clips of a weak or unlabelled split of a data dir at ``sr``: ``{"audio", "filename"}``, plus ``labels``
+    (multi-hot over ``classes``, default: the split's labels, sorted) for a weak split."""
+
+    def __init__(self, data_dir: str | Path, split: str, sr: int, classes: list[str] | None = None):
+        from sedkit.synth import contract
+
+        self.root, self.split, self.sr = Path(data_dir), split, sr
+        path = contract.metadata_path(self.root, split)
+        kind, df = contract.read_metadata(path)
         if kind not in ("weak", "unlabelled"):
-            raise SedkitError(f"{self.root}/metadata/{split}.tsv: expected weak or unlabelled metadata, got {kind}")
+            raise SedkitError(f"{path}: expected weak or unlabelled metadata, got {kind}")
         self.files = list(df.filename)
-        self.weak = None
+        self.weak, self.classes = None, classes
         if kind == "weak":
-            tags = [sorted(t for t in str(s).split(",") if t) for s in df.event_labels]
+            labels = contract.weak_labels(df)
+            tags = [labels[f] for f in self.files]
             self.classes = classes or sorted({t for ts in tags for t in ts})
             col = {c: i for i, c in enumerate(self.classes)}
             self.weak = np.zeros((len(tags), len(self.classes)), np.float32)
             for i, ts in enumerate(tags):
                 self.weak[i, [col[t] for t in ts]] = 1.0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> dict:
-        x, _ = audio.read(self.root / "audio" / self.split / self.files[index], sr=self.spec.sample_rate)
-        rng = np.random.default_rng(seed_sequence(self.seed, "extra_background", self.split, self.epoch, index))
-        x, added = add_background(x, self.spec, self.bg, self.cache, rng)
-        item = {"audio": torch.from_numpy(np.ascontiguousarray(x)), "filename": self.files[index], "extra_background": added}
+        from sedkit.synth import contract
+
+        x, _ = audio.read(contract.audio_dir(self.root, self.split) / self.files[index], sr=self.sr)
+        item = {"audio": torch.from_numpy(np.ascontiguousarray(x)), "filename": self.files[index]}
         if self.weak is not None:
             item["labels"] = torch.from_numpy(self.weak[index])
         return item
+
+
+class ExtraBackgroundDataset(ExtraBackground):
+    """Clips of ``data_dir/audio/<split>`` listed in ``metadata/<split>.tsv`` (weak or unlabelled), each given an
+    extra background from ``backgrounds`` with probability ``spec.extra_background.p``; keyed by (seed, epoch, index)."""
+
+    def __init__(self, spec: DynamicSpec, data_dir: str | Path, split: str, backgrounds: SourcePool,
+                 classes: list[str] | None = None, seed: int = 0):
+        clips = DataDirClips(data_dir, split, spec.sample_rate, classes)
+        super().__init__(clips, spec, backgrounds, seed, name=split)
+        self.classes = clips.classes
 
 
 def add_background(x: np.ndarray, spec: DynamicSpec, backgrounds: SourcePool, cache: AudioCache,
