@@ -22,10 +22,8 @@ FEATURE_SR = 16000
 
 def clip_features(path: Path) -> np.ndarray:
     from sedkit.synth import audio
-    from sedkit.synth.builtin.card import log_mel
-
     x, sr = audio.read(path, sr=FEATURE_SR)
-    return log_mel(x, sr, n_mels=64).mean(axis=1)
+    return audio.logmel_db(x, sr, n_mels=64, n_fft=512, hop_length=160).mean(axis=1)
 
 
 def features(bank, df, workers: int = 1) -> np.ndarray:

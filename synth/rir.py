@@ -54,27 +54,36 @@ def _place(rng: np.random.Generator, dims: np.ndarray, dist: float, margin: floa
     return mic, src
 
 
-def simulate_rir(spec: RirMakeSpec, seed: int, index: int) -> tuple[np.ndarray, dict]:
-    """One RIR from its own generator (seed, index): the same pair always gives the same samples."""
+def shoebox_rir(sr: int, dims, rt60: float, src, mic, max_order: int | None = None, what: str = "rir") -> np.ndarray:
+    """The one room simulation of sedkit: a pyroomacoustics shoebox of ``dims`` metres whose walls give ``rt60``
+    seconds (inverse Sabine), one source and one microphone; the raw RIR (float64). Its image-source order is the one
+    Sabine asks for, capped at ``max_order``. An impossible RT60 for the room is a one-line error naming ``what``."""
     import pyroomacoustics as pra
 
+    dims = np.asarray(dims, dtype=float)
+    try:
+        e_abs, order = pra.inverse_sabine(rt60, dims)
+    except ValueError as e:
+        raise SedkitError(f"{what}: rt60 {rt60:.2f} s is impossible in a {dims.round(2).tolist()} m room ({e})") \
+            from None
+    if max_order is not None:
+        order = min(order, max_order)
+    room = pra.ShoeBox(dims.tolist(), fs=sr, materials=pra.Material(e_abs), max_order=int(order))
+    room.add_source(np.asarray(src, dtype=float).tolist())
+    room.add_microphone(np.asarray(mic, dtype=float).tolist())
+    room.compute_rir()
+    return np.asarray(room.rir[0][0], dtype=np.float64)
+
+
+def simulate_rir(spec: RirMakeSpec, seed: int, index: int) -> tuple[np.ndarray, dict]:
+    """One RIR from its own generator (seed, index): the same pair always gives the same samples."""
     rng = item_rng(seed, "rir", index)
     dims = np.array([spec.room_m.x.sample(rng), spec.room_m.y.sample(rng), spec.room_m.z.sample(rng)], float)
     dims = np.maximum(dims, 2 * spec.margin_m + 0.1)
     rt60 = float(spec.rt60_s.sample(rng))
     dist = float(spec.distance_m.sample(rng))
     mic, src = _place(rng, dims, dist, spec.margin_m)
-    try:
-        e_abs, order = pra.inverse_sabine(rt60, dims)
-    except ValueError as e:
-        raise SedkitError(f"rir {index}: rt60 {rt60:.2f} s is impossible in a {dims.round(2).tolist()} m room ({e})") from None
-    if spec.max_order is not None:
-        order = min(order, spec.max_order)
-    room = pra.ShoeBox(dims.tolist(), fs=spec.sample_rate, materials=pra.Material(e_abs), max_order=int(order))
-    room.add_source(src.tolist())
-    room.add_microphone(mic.tolist())
-    room.compute_rir()
-    h = np.asarray(room.rir[0][0], dtype=np.float64)
+    h = shoebox_rir(spec.sample_rate, dims, rt60, src, mic, spec.max_order, what=f"rir {index}")
     h = (h / np.max(np.abs(h))).astype(np.float32)
     meta = dict(room_x_m=dims[0], room_y_m=dims[1], room_z_m=dims[2], target_rt60_s=rt60,
                 distance_m=float(np.linalg.norm(src - mic)))

@@ -14,29 +14,6 @@ from sedkit.synth.soundbank.index import SPLITS, load_soundbank
 PNG_META = {"Software": None}  # no version string in the PNG: byte-identical across machines
 
 
-def mel_filters(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
-    """Triangular filters on the HTK mel scale, (n_mels, n_fft // 2 + 1), each normalised to unit area."""
-    mel = lambda f: 2595 * np.log10(1 + np.asarray(f) / 700)  # noqa: E731
-    hz = lambda m: 700 * (10 ** (np.asarray(m) / 2595) - 1)  # noqa: E731
-    edges = hz(np.linspace(mel(fmin), mel(fmax or sr / 2), n_mels + 2))
-    f = np.linspace(0, sr / 2, n_fft // 2 + 1)
-    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    w = np.maximum(0, np.minimum((f - lo) / (mid - lo), (hi - f) / (hi - mid)))
-    return w / np.maximum(w.sum(1, keepdims=True), 1e-12)
-
-
-def log_mel(x: np.ndarray, sr: int, n_mels: int = 64, win_s: float = 0.025, hop_s: float = 0.010) -> np.ndarray:
-    """Log-mel power spectrogram (dB), (n_mels, frames): Hann windows of win_s every hop_s."""
-    win, hop = int(round(win_s * sr)), int(round(hop_s * sr))
-    n_fft = 1 << (win - 1).bit_length()
-    x = np.asarray(x, dtype=float)
-    if len(x) < win:
-        x = np.pad(x, (0, win - len(x)))
-    frames = np.lib.stride_tricks.sliding_window_view(x, win)[::hop] * np.hanning(win)
-    power = np.abs(np.fft.rfft(frames, n_fft, axis=1)) ** 2
-    return 10 * np.log10(mel_filters(sr, n_fft, n_mels) @ power.T + 1e-10)
-
-
 def _example(bank, label: str) -> str:
     """The train file of ``label`` whose duration is closest to the class median (deterministic)."""
     df = bank.foregrounds("train", label)
@@ -53,7 +30,7 @@ def plot_spectrograms(bank, path: Path) -> None:
     fig, axes = figure(2, (len(labels) + 1) // 2, figsize=(18, 6.5), squeeze=False)
     for ax, label in zip(axes.flat, labels):
         x, sr = audio.read(bank.abspath(_example(bank, label)))
-        S = log_mel(x, sr)
+        S = audio.logmel_db(x, sr, n_mels=64, n_fft=1 << (int(0.025 * sr) - 1).bit_length(), hop_length=sr // 100)
         ax.imshow(S, origin="lower", aspect="auto", cmap="magma", vmin=S.max() - 80, vmax=S.max(),
                   extent=(0, len(x) / sr, 0, S.shape[0]))
         ax.set_title(label, fontsize=9)

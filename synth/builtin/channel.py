@@ -20,19 +20,15 @@ N_ROOMS = 8
 
 
 def simulate_rir(rng: np.random.Generator, sr: int, rt60: float) -> np.ndarray:
-    """One shoebox RIR (random room size and positions), direct path moved to sample 0 and scaled to 1."""
-    import pyroomacoustics as pra
+    """One shoebox RIR (random room size and positions, :func:`sedkit.synth.rir.shoebox_rir`), direct path moved
+    to sample 0 and scaled to 1."""
+    from sedkit.synth.rir import shoebox_rir
 
     dims = np.array([rng.uniform(3, 8), rng.uniform(3, 7), rng.uniform(2.4, 3.5)])
-    absorption, max_order = pra.inverse_sabine(rt60, dims)
-    room = pra.ShoeBox(dims, fs=sr, materials=pra.Material(absorption), max_order=min(max_order, 40))
     margin = 0.5
     src = rng.uniform(margin, dims - margin)
     mic = rng.uniform(margin, dims - margin)
-    room.add_source(src)
-    room.add_microphone(mic)
-    room.compute_rir()
-    h = np.asarray(room.rir[0][0], dtype=float)
+    h = shoebox_rir(sr, dims, rt60, src, mic, max_order=40, what="built-in channel room")
     start = int(np.argmax(np.abs(h) > 0.5 * np.abs(h).max()))
     h = h[max(0, start - 8):max(0, start - 8) + int(sr * min(1.2, rt60 * 1.5))]
     return h / np.abs(h).max()
