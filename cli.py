@@ -45,7 +45,7 @@ GROUPS: dict[str, tuple[str, str, dict[str, tuple[str, str]] | tuple[str, str]]]
     "eval": ("Evaluate a trained model or a score folder.",
              "sedkit eval runs/clf --data waa_1s", ("sedkit.baselines.commands:eval_cmd", "")),
     "bench": ("Run paper-replication benchmark suites and throughput benchmarks.",
-              "sedkit bench run waa --scale quick", {
+              "sedkit bench run waa --scale small", {
                   "run": ("sedkit.benchmarks.commands:run_cmd", "Run benchmark suites and write their report."),
                   "report": ("sedkit.benchmarks.commands:report_cmd", "Rewrite the report of a benchmark folder."),
                   "perf": ("sedkit.benchmarks.commands:perf_cmd", "Run the throughput benchmarks."),

@@ -50,8 +50,8 @@ def shell_loop(suite: Path, out: Path, threads: int) -> tuple[float, int]:
 
     name, spec = load_suite(suite)
     cache = Cache(out / "plan")
-    ds = {n: resolve_dataset(n, e, "quick", cache, None) for n, e in spec.datasets.items()}
-    plan = plan_suite(name, spec, "quick", list(range(spec.seeds)), cache, "cpu", threads, ds)
+    ds = {n: resolve_dataset(n, e, "small", cache, None) for n, e in spec.datasets.items()}
+    plan = plan_suite(name, spec, "small", list(range(spec.seeds)), cache, "cpu", threads, ds)
     sedkit = [sys.executable, "-m", "sedkit.cli"]
     env = {"OMP_NUM_THREADS": str(threads)}
     t0 = time.perf_counter()

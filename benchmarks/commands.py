@@ -28,10 +28,11 @@ def _pairs(items: tuple[str, ...], flag: str) -> dict[str, str]:
                "train and evaluate their models over seeds, and write results.csv, results.json, report.md and "
                "figures/ into --out. Datasets and trained models are cached by spec hash; a killed run started "
                "again only runs the unfinished cells.\n\nSuites: waa, wler, semi, dcase20, remix, or a path to a "
-               "suite YAML.\n\nExample: sedkit bench run waa --scale quick --seeds 3 --out bench")
+               "suite YAML.\n\nExample: sedkit bench run waa --scale small --seeds 3 --out bench")
 @click.argument("suites", nargs=-1)
-@click.option("--scale", type=click.Choice(["quick", "paper"]), default="quick", show_default=True,
-              help="quick: tiny datasets and models for CPU; paper: the papers' sizes (meant for a GPU).")
+@click.option("--scale", type=click.Choice(["small", "paper"]), default="small", show_default=True,
+              help="small: small datasets and models for a CPU (the scale word of sedkit synth and soundbank make "
+                   "too); paper: the papers' sizes (meant for a GPU).")
 @click.option("--seeds", type=click.IntRange(1), default=None, help="Training seeds per cell (default: the suite's, 3).")
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,

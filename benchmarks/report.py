@@ -210,10 +210,10 @@ def render(out: str | Path) -> Path:
     head = ["# sedkit benchmark report", f"Generated {meta['created']} from `{out}`, sedkit commit {commit}. "
             "Each table is laid out like the paper's; each finding says whether the paper's ordering holds on "
             "our cells, with our margin and the paper's (in the table's unit)."
-            + (" **Quick scale** (small datasets, small networks, a few epochs on CPU) checks that every suite runs "
+            + (" **Small scale** (small datasets, small networks, a few epochs on CPU) checks that every suite runs "
                f"end to end; its figures are far from the papers' ({noise_note(all_findings)}). "
                "Replicating needs `--scale paper` (the papers' sizes, meant for a GPU)."
-               if any(s["scale"] == "quick" for s in suites) else ""),
+               if any(s["scale"] == "small" for s in suites) else ""),
             "| suite | paper | wall time (s) | cells complete | findings that hold |\n|---|---|---|---|---|\n"
             + "\n".join(summary)]
     path = out / "report.md"

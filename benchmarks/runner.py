@@ -34,7 +34,7 @@ from sedkit.synth.io import atomic_write_json, safe_join, sha256_file
 from sedkit.synth.registry import GENERATORS
 
 # generator -> (module, spec class, built-in spec, spec overrides, extra generate() keywords)
-GEN_SCALE = {"quick": "small", "paper": "paper"}
+GEN_SCALE = {"small": "small", "paper": "paper"}  # bench scale -> generator scale (one vocabulary)
 
 
 def deep_merge(*dicts: dict) -> dict:
@@ -382,7 +382,7 @@ def default_workers(executor: str, workers: int | None, threads: int | None) -> 
     return w, threads or max(1, cores // w)
 
 
-def run(suites: list[str], out: Path, scale: str = "quick", seeds: int | None = None, device: str = "auto",
+def run(suites: list[str], out: Path, scale: str = "small", seeds: int | None = None, device: str = "auto",
         executor: str = "local", address: str | None = None, workers: int | None = None,
         threads: int | None = None, cache: Path | None = None, data: dict[str, str] | None = None,
         soundbank: str | None = None, echo=print) -> list[dict]:

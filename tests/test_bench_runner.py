@@ -62,8 +62,8 @@ def pending_models(suite: Path, out: Path) -> int:
 
     name, spec = load_suite(suite)
     cache = Cache(out / "cache")
-    ds = {n: runner.resolve_dataset(n, e, "quick", cache, None) for n, e in spec.datasets.items()}
-    plan = runner.plan_suite(name, spec, "quick", list(range(spec.seeds)), cache, "auto", 1, ds)
+    ds = {n: runner.resolve_dataset(n, e, "small", cache, None) for n, e in spec.datasets.items()}
+    plan = runner.plan_suite(name, spec, "small", list(range(spec.seeds)), cache, "auto", 1, ds)
     return sum(runner.pending(j) for j in plan.jobs.values() if not j["error"])
 
 

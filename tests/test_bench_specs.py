@@ -144,7 +144,7 @@ def test_builtin_suite_model_configs_validate_at_both_scales(name):
              "sedkit.baselines.models.multiscale:build": wler.KumarSpec,
              "sedkit.baselines.models.attention:build": pooling.DeshmukhSpec}
     _, suite = load_suite(name)
-    for scale in ("quick", "paper"):
+    for scale in ("small", "paper"):
         for ref in suite.models.values():
             cfg = deep_merge(read_yaml(builtin_spec_path(f"models/{ref.model}")), model_overrides(ref, scale))
             target = MODELS[ref.model]

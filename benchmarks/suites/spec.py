@@ -12,7 +12,7 @@ A row carries the paper's figures for its columns (``paper:``, numbers or ``"45.
 table's ``source``). A **finding** says which cells the paper ranks higher (``better``) than others (``worse``),
 cells named ``<row id>:<column id>`` (``<table id>/<row id>:<column id>`` for another table). ``mode``: ``all``
 (every better cell above every worse cell), ``mean`` (their means), ``pairwise`` (better[i] above worse[i]).
-``quick:`` / ``paper:`` blocks of datasets and models are overrides applied at that ``--scale``.
+``small:`` / ``paper:`` blocks of datasets and models are overrides applied at that ``--scale``.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class DatasetEntry(Spec):
     generator: Literal[GENERATORS] | None = None  # type: ignore[valid-type]
     path: str | None = None  # an existing data dir, used as it is
     spec: dict = {}  # overrides of the generator's built-in spec (nested keys)
-    quick: dict = {}  # more overrides at --scale quick
+    small: dict = {}  # more overrides at --scale small
     paper: dict = {}  # more overrides at --scale paper
     seed: int = Field(0, ge=0)
 
@@ -48,7 +48,7 @@ class DatasetEntry(Spec):
 class ModelRef(Spec):
     model: str  # a name of `sedkit train` (sedkit.baselines.registry.MODELS)
     config: dict = {}  # deep-merged over specs/models/<model>.yaml
-    quick: dict = {}
+    small: dict = {}
     paper: dict = {}
     unavailable: str | None = None  # why this model cannot run yet; its cells are reported as missing, not run
 
