@@ -1,7 +1,7 @@
-"""Plumbing shared by the multi-event generators (strong, semi, remix): job start, item rows, CLI options.
+"""Plumbing shared by the generators: job start, item rows, and the one factory of their CLI options.
 
-Each command is ``--out --scale --seed --soundbank --spec --workers --resume`` plus its own flags, which become
-dotted spec overrides (None = not given, keeps the spec's value).
+Each command is ``--out --scale --seed --soundbank --spec --workers --resume`` (:func:`generator_options`) plus its
+own flags, which become dotted spec overrides (None = not given, keeps the spec's value).
 """
 from __future__ import annotations
 
@@ -50,18 +50,22 @@ def run_rows(job: Job, make, ctx, items: list, desc: str) -> pd.DataFrame:
     return pd.DataFrame([{"split": it.split, **results[it.key]["meta"]} for it in items])
 
 
-def generator_options(name: str):
-    """Decorator adding the shared options; the spec defaults to ``specs/<name>.yaml``."""
+def generator_options(name: str, spec_name: str | None = None, out_help: str | None = None):
+    """Decorator adding the options every generator shares; the spec defaults to ``specs/<spec_name or name>.yaml``.
+    With ``out_help``, ``--out`` has no default (None: the command derives the folder, as ``out_help`` says)."""
+    spec_name = spec_name or name
+    out = (click.option("--out", type=click.Path(path_type=Path), default=None, help=out_help) if out_help else
+           click.option("--out", type=click.Path(path_type=Path), default=Path(name), show_default=True,
+                        help="Output dataset folder."))
     opts = [
-        click.option("--out", type=click.Path(path_type=Path), default=Path(name), show_default=True,
-                     help="Output dataset folder."),
+        out,
         click.option("--scale", type=click.Choice(["paper", "small"]), default="paper", show_default=True,
                      help="paper: the published sizes; small: tens of clips (tests, smoke runs)."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--soundbank", type=click.Path(path_type=Path), default=None,
                      help="Soundbank root (default: the built-in bank, built and cached on first use)."),
         click.option("--spec", "spec_path", type=click.Path(path_type=Path), default=None,
-                     help=f"YAML spec (default: the built-in specs/{name}.yaml)."),
+                     help=f"YAML spec (default: the built-in specs/{spec_name}.yaml)."),
         click.option("--workers", type=int, default=None, help="Worker processes (default: all cores)."),
         click.option("--resume", is_flag=True, help="Continue or verify a previous run into --out."),
     ]

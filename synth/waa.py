@@ -38,7 +38,8 @@ from sedkit.synth.audio import write as write_audio
 from sedkit.synth.compat import import_scaper
 from sedkit.synth.rng import item_rng
 from sedkit.synth.runner import Item, Job
-from sedkit.synth.scaper_mix import ScaperView, render, save_jams
+from sedkit.synth.scaper_mix import ScaperView, save_jams
+from sedkit.synth.scene import mix
 from sedkit.synth.soundbank.index import SPLITS, Soundbank, resolve_bank
 
 
@@ -186,10 +187,9 @@ def make_item(ctx: Ctx, item: Item) -> dict:
     spec = ctx.spec
     d = draw(ctx, item)
     view = ScaperView(ctx.bank, ctx.view_root, build=False, sr=spec.sr)
-    x, jam, events, warned = render(view, spec.sr, spec.duration, spec.ref_db,
-                            {"path": d["bg"], "label": d["bg_label"], "source_time": d["bg_time"]}, [d["event"]])
-    n = int(round(spec.duration * spec.sr))
-    x = np.pad(x, (0, max(0, n - len(x))))[:n]
+    x, jam, events, warned = mix(view, spec.sr, spec.duration, spec.ref_db,
+                                 {"path": d["bg"], "label": d["bg_label"], "source_time": d["bg_time"]}, [d["event"]],
+                                 reverb=None)
     name = f"{item.split}_{item.index:05d}"
     out = Path(ctx.out)
     files = [f"audio/{item.split}/{name}.wav", f"jams/{item.split}/{name}.jams"]
@@ -311,48 +311,44 @@ def write_waa_card(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes, segmen
 
 # ---------------------------------------------------------------- commands
 
-def _common(f):
-    opts = [
-        click.option("--out", type=click.Path(path_type=Path), default=None,
-                     help="Output dataset folder (default: ./<kind>_<segments>)."),
-        click.option("--segment", default=None, help="Segment length(s): 200ms, 1s, 10s or a comma list."),
-        click.option("--sr", type=int, default=None, help="Sample rate (default 44100)."),
-        click.option("--scale", type=click.Choice(["paper", "small"]), default="paper", show_default=True),
-        click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--soundbank", type=click.Path(path_type=Path), default=None,
-                     help="Soundbank root (default: the built-in bank, built and cached on first use)."),
-        click.option("--spec", "spec_path", type=click.Path(path_type=Path), default=None,
-                     help="YAML spec (default: the built-in specs/waa.yaml)."),
-        click.option("--pitch-shift", is_flag=True, help="Pitch shift U(-3, 3) semitones, as in the authors' code."),
-        click.option("--workers", type=int, default=None, help="Worker processes (default: all cores)."),
-        click.option("--resume", is_flag=True, help="Continue or verify a previous run into --out."),
-    ]
-    for o in reversed(opts):
-        f = o(f)
-    return f
+def _waa_options(kind: str):
+    """The shared generator options (:func:`sedkit.synth.generator.generator_options`) plus WAA's own."""
+    from sedkit.synth.generator import generator_options
+
+    shared = generator_options(kind, spec_name="waa", out_help="Output dataset folder (default: ./<kind>_<segments>).")
+    own = [click.option("--segment", default=None, help="Segment length(s): 200ms, 1s, 10s or a comma list."),
+           click.option("--sr", type=int, default=None, help="Sample rate (default 44100)."),
+           click.option("--pitch-shift", is_flag=True, help="Pitch shift U(-3, 3) semitones, as in the authors' code.")]
+
+    def deco(f):
+        for o in reversed(own):
+            f = o(f)
+        return shared(f)
+
+    return deco
 
 
 def _run(kind, out, segment, sr, scale, seed, soundbank, spec_path, pitch_shift, workers, resume, event_duration):
-    import os
+    from sedkit.synth.generator import default_workers
 
     segs = [s.strip() for s in segment.split(",")] if segment else None
     over = {"segments": segs, "sr": sr, "pitch_shift": ["uniform", -3, 3] if pitch_shift else None,
             "event_duration": event_duration}
     spec = load_spec(WaaSpec, spec_path or builtin_spec_path("waa"), over)
     out = out or Path(f"{kind}_{'_'.join(length_name(parse_length(s)) for s in spec.segments)}")
-    man = generate(spec, out, seed, scale, soundbank, workers or os.cpu_count() or 1, resume, kind)
+    man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume, kind)
     click.echo(f"{out}: {len(man['files'])} files, spec sha256 {man['spec_sha256'][:12]}")
 
 
 @click.command("waa", help="WAA set: one event over one background per 10 s clip, with segments cut around the "
                            "event (Turpault et al. 2020).\n\nExample: sedkit synth waa --segment 1s")
-@_common
+@_waa_options("waa")
 def waa_cmd(**kw):
     _run("waa", event_duration=None, **kw)
 
 
 @click.command("200ms", help="200 ms set: WAA's draws with every foreground cut to 200 ms, re-mixed.\n\n"
                              "Example: sedkit synth 200ms --segment 200ms,1s,10s --out ms200")
-@_common
+@_waa_options("200ms")
 def ms200_cmd(**kw):
     _run("200ms", event_duration=0.2, **kw)
