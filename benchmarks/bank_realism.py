@@ -23,7 +23,7 @@ FEATURE_SR = 16000
 def clip_features(path: Path) -> np.ndarray:
     from sedkit.synth import audio
     x, sr = audio.read(path, sr=FEATURE_SR)
-    return audio.logmel_db(x, sr, n_mels=64, n_fft=512, hop_length=160).mean(axis=1)
+    return 10 * audio.log10_mel(x, sr, n_mels=64, n_fft=512, hop_length=160).mean(axis=1)
 
 
 def features(bank, df, workers: int = 1) -> np.ndarray:

@@ -77,15 +77,15 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return np.asarray(soxr.resample(np.asarray(x, dtype=np.float32), sr_in, sr_out, quality="HQ"), dtype=np.float32)
 
 
-def logmel_db(x: np.ndarray, sr: int, n_mels: int = 64, n_fft: int = 1024, hop_length: int = 512) -> np.ndarray:
-    """Log-mel power spectrogram ``10 log10(max(mel power, 1e-10))``, (n_mels, frames), with librosa's mel filters:
-    the one numpy log-mel of the synth side (cards and domain statistics; training uses the torch front-ends of
+def log10_mel(x: np.ndarray, sr: int, n_mels: int = 64, n_fft: int = 1024, hop_length: int = 512) -> np.ndarray:
+    """``log10(max(mel power, 1e-10))``, (n_mels, frames), with librosa's mel filters (times 10: dB): the one numpy
+    log-mel of the synth side (cards and domain statistics; training uses the torch front-ends of
     :mod:`sedkit.baselines.models.frontends`, which match librosa)."""
     import librosa
 
     m = librosa.feature.melspectrogram(y=np.asarray(x, np.float32), sr=sr, n_fft=n_fft, hop_length=hop_length,
                                        n_mels=n_mels, fmax=sr / 2)
-    return 10 * np.log10(np.maximum(m, 1e-10))
+    return np.log10(np.maximum(m, 1e-10))
 
 
 def write(path: str | os.PathLike, x: np.ndarray, sr: int, subtype: str = "PCM_16") -> None:

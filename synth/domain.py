@@ -93,9 +93,9 @@ def build_target_bank(job, bank, out: Path, sr: int, gap: float, seed: int):
 
 def mean_logmel(x: np.ndarray, sr: int) -> list[float]:
     """Clip-mean log-mel spectrum (dB, 64 bands), rounded to 0.01 dB so it is stable in JSON."""
-    from sedkit.synth.audio import logmel_db
+    from sedkit.synth.audio import log10_mel
 
-    db = logmel_db(x, sr, N_MELS, n_fft=1024, hop_length=512).mean(axis=1)
+    db = 10 * log10_mel(x, sr, N_MELS, n_fft=1024, hop_length=512).mean(axis=1)
     return [round(float(v), 2) for v in db]
 
 

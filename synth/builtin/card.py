@@ -30,7 +30,7 @@ def plot_spectrograms(bank, path: Path) -> None:
     fig, axes = figure(2, (len(labels) + 1) // 2, figsize=(18, 6.5), squeeze=False)
     for ax, label in zip(axes.flat, labels):
         x, sr = audio.read(bank.abspath(_example(bank, label)))
-        S = audio.logmel_db(x, sr, n_mels=64, n_fft=1 << (int(0.025 * sr) - 1).bit_length(), hop_length=sr // 100)
+        S = 10 * audio.log10_mel(x, sr, n_mels=64, n_fft=1 << (int(0.025 * sr) - 1).bit_length(), hop_length=sr // 100)
         ax.imshow(S, origin="lower", aspect="auto", cmap="magma", vmin=S.max() - 80, vmax=S.max(),
                   extent=(0, len(x) / sr, 0, S.shape[0]))
         ax.set_title(label, fontsize=9)
