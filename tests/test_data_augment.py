@@ -100,3 +100,39 @@ def test_crnn_dat_trains_with_augment_through_the_cli(semi_and_bank, tmp_path):
     assert 0.0 <= m["eval"]["segment_f1"] <= 1.0
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["data"]["augment"]["soundbank"] == str(bank) and saved["data"]["augment"]["features"] is True
+
+
+def test_mixtures_rendered_on_the_device_match_the_loaders(semi_and_bank):
+    """mix_on: device (what auto picks on a GPU): the loader only draws, the batch mixer renders the strong rows of
+    each batch on the training device; the mixtures match the loader's numpy rendering and W/U rows are untouched."""
+    from sedkit.baselines.data.augment import DeviceMixing
+    from sedkit.synth.dynamic.gpu import AGREEMENT_TOL
+
+    data, bank = semi_and_bank
+    on_loader = _data(data, bank, mix_on="loader").train_loader()
+    on_device = _data(data, bank, mix_on="device").train_loader()
+    assert _data(data, bank).train_loader().dataset.parts["synthetic"].mixer.render == "cpu"  # auto on a CPU
+    mixing = DeviceMixing(on_device.dataset.parts["synthetic"], "cpu")
+    for a, b in zip(on_loader, on_device):
+        strong = [i for i, m in enumerate(b["mix"]) if m is not None]
+        assert strong and len(strong) < len(b["mix"])
+        assert float(b["audio"][strong].abs().max()) == 0.0  # silence until rendered
+        weak_before = b["audio"][len(strong):].clone()
+        b = mixing(b)
+        assert torch.equal(b["audio"][len(strong):], weak_before) and torch.equal(a["frame_target"], b["frame_target"])
+        assert float((a["audio"][strong] - b["audio"][strong]).abs().max()) <= AGREEMENT_TOL
+
+
+def test_crnn_trains_with_mixtures_rendered_on_the_device(semi_and_bank, tmp_path):
+    from sedkit.baselines.api import model_config, train
+    from sedkit.specs import deep_merge
+
+    data, bank = semi_and_bank
+    cfg = deep_merge(TINY, {"data": {"augment": {"soundbank": str(bank), "mix_on": "device"}},
+                            "train": {"epochs": 1}})
+    from sedkit.baselines.registry import build
+
+    entry = build("crnn-mt", model_config("crnn-mt", cfg), data, torch.device("cpu"))
+    assert entry.strategy.device_mixing is not None
+    metrics = train("crnn-mt", data, tmp_path / "run", config=cfg, device="cpu")
+    assert "eval" in metrics and (tmp_path / "run" / "best.pt").is_file()

@@ -15,6 +15,7 @@ synthesized from (its manifest names it; built-in banks are found in the sedkit 
 from __future__ import annotations
 
 import re
+from typing import Literal
 from pathlib import Path
 
 import torch
@@ -36,6 +37,9 @@ class AugmentSpec(Spec):
     mix_synthetic: bool = True     # strong role: online mixtures instead of the synthetic clips
     extra_background: bool = True  # weak / unlabelled roles: one more background with probability p
     features: bool = True          # noise at a random SNR + SpecAugment on the features of each batch
+    mix_on: Literal["auto", "loader", "device"] = "auto"  # where the strong role's mixtures are rendered: in the
+    # loader's workers (numpy), or as whole batches on the training device by the batch mixer (synth/dynamic/gpu.py);
+    # auto: the device when it is a GPU
 
 
 def dynamic_spec(aug: AugmentSpec, sr: int, clip_s: float):
@@ -69,7 +73,11 @@ def data_soundbank(data_dir: Path) -> Path:
 
 
 class MixedRole(Dataset):
-    """The strong role as dynamic mixtures: items shaped like :class:`~sedkit.baselines.data.sed.RoleDataset`'s."""
+    """The strong role as dynamic mixtures: items shaped like :class:`~sedkit.baselines.data.sed.RoleDataset`'s.
+
+    When the mixer draws only (``render="draw"``), an item's ``audio`` is silence and ``mix`` holds its draw and dry
+    excerpts: the strategy renders the batch's mixtures on its device (:class:`DeviceMixing`). Targets come from the
+    draw's events either way."""
 
     def __init__(self, mixer, classes: list[str], n_frames: int, hop_out: float):
         unknown = sorted(set(mixer.labels) - set(classes))
@@ -87,15 +95,43 @@ class MixedRole(Dataset):
         from sedkit.synth.contract import frame_targets
 
         it = self.mixer[i]
+        extra = {}
+        if self.mixer.render == "draw":
+            draw, arrays = it
+            it = {"events": draw.events(), "audio": torch.zeros(self.mixer.spec.n_samples)}
+            extra = {"mix": (draw, arrays)}
         ft = frame_targets(it["events"], self.classes, self.n_frames, self.hop_out)
         return {"audio": it["audio"], "target": torch.from_numpy(ft.max(axis=0)), "index": i,
                 "filename": f"mix_e{self.mixer.epoch}_{i:05d}", "frame_target": torch.from_numpy(ft),
-                "strong": True, "weak": True, "domain": 1.0, "role": 0}
+                "strong": True, "weak": True, "domain": 1.0, "role": 0, **extra}
+
+
+class DeviceMixing:
+    """Renders the ``mix`` rows of a training batch on the device with the batch mixer (Cornell et al.'s online
+    mixing, done as whole batches on a GPU instead of one clip at a time in the loader's workers)."""
+
+    def __init__(self, role: MixedRole, device):
+        from sedkit.synth.dynamic.gpu import BatchMixer
+
+        m = role.mixer
+        self.mixer = BatchMixer(m.spec, m.labels, m.rirs, device=device)
+
+    def __call__(self, batch: dict) -> dict:
+        rows = [i for i, m in enumerate(batch.get("mix") or []) if m is not None]
+        if rows:
+            audio = self.mixer.mix([batch["mix"][i] for i in rows])
+            batch["audio"][rows, :audio.shape[1]] = audio.to(batch["audio"].dtype)
+        return batch
+
+
+def mixes_on_device(aug: AugmentSpec, device) -> bool:
+    return aug.mix_synthetic and (aug.mix_on == "device" or (aug.mix_on == "auto" and torch.device(device).type == "cuda"))
 
 
 def augment_roles(parts: dict, aug: AugmentSpec, data_dir: Path, classes: list[str], sr: int, clip_s: float,
-                  seed: int) -> dict:
-    """The training role datasets with ``aug`` applied (see the module docstring)."""
+                  seed: int, device="cpu") -> dict:
+    """The training role datasets with ``aug`` applied (see the module docstring); on ``device`` the strong role
+    only draws when :func:`mixes_on_device` (the strategy renders the mixtures)."""
     spec = dynamic_spec(aug, sr, clip_s)
     bank = Path(aug.soundbank) if aug.soundbank else data_soundbank(data_dir)
     out = dict(parts)
@@ -103,7 +139,8 @@ def augment_roles(parts: dict, aug: AugmentSpec, data_dir: Path, classes: list[s
         strong = parts["synthetic"]
         spec = spec.model_copy(update={"items_per_epoch": len(strong)})
         pool = build_pool(spec, soundbank=bank)
-        mixer = DynamicMixDataset(spec, pool, load_rirs(spec, aug.rirs), seed=seed, render="cpu")
+        render = "draw" if mixes_on_device(aug, device) else "cpu"
+        mixer = DynamicMixDataset(spec, pool, load_rirs(spec, aug.rirs), seed=seed, render=render)
         out["synthetic"] = MixedRole(mixer, classes, strong.n_frames, strong.hop_out)
     if aug.extra_background:
         backgrounds = SourcePool.from_soundbank(bank, spec.split)

@@ -66,6 +66,8 @@ def collate(items: list[dict]) -> dict:
         audio[k, :lens[k]] = it["audio"]
     out = {"audio": audio, "n_samples": torch.tensor(lens), "index": torch.tensor([it["index"] for it in items]),
            "filename": [it["filename"] for it in items]}
+    if any("mix" in it for it in items):  # draws of mixtures rendered on the device (data.augment.mix_on)
+        out["mix"] = [it.get("mix") for it in items]
     for key in items[0]:
         if key not in out:
             out[key] = torch.stack([torch.as_tensor(it[key]) for it in items])

@@ -180,12 +180,14 @@ class SEDData:
             return None
         return RoleDataset(self.clips(split), role, self.hop_length, self.time_pool)
 
-    def train_loader(self) -> DataLoader:
+    def train_loader(self, device="cpu") -> DataLoader:
+        """The S/W/U training loader; with ``data.augment``, its roles augmented (mixtures drawn for ``device``
+        to render when :func:`~sedkit.baselines.data.augment.mixes_on_device`)."""
         sizes = self.spec.batch.model_dump()
         parts = {r: d for r in ROLES if sizes[r] > 0 and (d := self.role(r)) is not None}
         if self.spec.augment is not None:
             parts = augment_roles(parts, self.spec.augment, self.dd.root, self.classes, self.sr,
-                                  self.spec.clip_seconds, self.seed)
+                                  self.spec.clip_seconds, self.seed, device)
         ds = MixedDataset(parts)
         sampler = MixedBatchSampler(ds, sizes, self.spec.steps_per_epoch, self.seed)
         return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=self.spec.num_workers)

@@ -33,6 +33,7 @@ from sedkit.baselines.data.folder import DataDir
 from sedkit.baselines.models.frontends import FrontendSpec
 from sedkit.baselines.evaluation.postprocess import PostprocessConfig, active_to_events, merge_events, tune_hmm
 from sedkit.baselines.registry import ModelEntry
+from sedkit.baselines.data.augment import DeviceMixing, MixedRole
 from sedkit.baselines.data.sed import SEDData, SEDDataSpec
 from sedkit.baselines.evaluation.sed import evaluate_scores, event_segment_f1, quiet_import, write_report
 from sedkit.baselines.strategies.sed import CRNNStrategy, StrategySpec
@@ -72,7 +73,7 @@ def build(cfg: dict, data_dir: Path, device, training: bool = True) -> ModelEntr
     fe = spec.frontend
     data = SEDData(data_dir, spec.data, fe.sr, fe.hop_length, spec.net.time_pool, spec.train.seed)
     classes = data.classes
-    train_loader = data.train_loader() if training else None
+    train_loader = data.train_loader(device) if training else None
     tri = spec.strategy.kind == "tri_training"
     strategy = TriTrainingStrategy(spec) if tri else CRNNStrategy(spec)
     try:
@@ -80,6 +81,9 @@ def build(cfg: dict, data_dir: Path, device, training: bool = True) -> ModelEntr
     except ValueError as e:
         raise SedkitError(f"model spec: {e}") from None
     strategy.frame_hop_s = data.hop_out
+    strong = train_loader.dataset.parts.get("synthetic") if training else None
+    if isinstance(strong, MixedRole) and strong.mixer.render == "draw":
+        strategy.device_mixing = DeviceMixing(strong, device)
     if training and fe.norm == "zscore":
         strategy.nets["frontend"].fit_stats((b["audio"] for b in data.loader(spec.data.synthetic)), device)
     if tri:

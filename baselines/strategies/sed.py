@@ -123,6 +123,12 @@ class SEDBase(Strategy):
             for g in opt.param_groups:
                 g["lr"] = lr
 
+    def render_mixtures(self, batch: dict) -> dict:
+        """The batch with its online mixtures rendered on the device, when the loader only drew them
+        (``data.augment.mix_on``; the builder sets ``device_mixing``)."""
+        mixing = getattr(self, "device_mixing", None)
+        return mixing(batch) if mixing is not None else batch
+
     def features(self, batch: dict) -> torch.Tensor:
         return self.nets["frontend"](batch["audio"])
 
@@ -162,6 +168,7 @@ class CRNNStrategy(SEDBase):
         st = self.cfg.strategy
         mt, adv = st.mean_teacher, st.adversarial
         self._warmup(step)
+        batch = self.render_mixtures(batch)
         x = self.augment(self.features(batch), step)
         out = self.nets["student"](x)
         loss_y = labelled_loss(out, batch)

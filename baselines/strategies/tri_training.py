@@ -153,6 +153,7 @@ class TriTrainingStrategy(SEDBase):
     def train_step(self, batch: dict, step: int) -> dict[str, float]:
         st = self.cfg.strategy
         self._warmup(step)
+        batch = self.render_mixtures(batch)
         feats = self.nets["extractor"](self.augment(self.features(batch), step))
         h = feats["rnn"]
         logs = {}
