@@ -6,6 +6,7 @@ own flags, which become dotted spec overrides (None = not given, keeps the spec'
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -15,6 +16,17 @@ from sedkit import SedkitError
 from sedkit.synth.compat import import_scaper
 from sedkit.specs import Spec, builtin_spec_path, load_spec, resolved, spec_hash
 from sedkit.synth.runner import Job
+from sedkit.synth.scene import SceneSpec
+
+
+@dataclass
+class SceneCtx:
+    """What every scene generator's workers share (strong and semi extend it with their banks and pools)."""
+
+    out: str
+    scene: SceneSpec
+    sr: int
+    seed: int
 
 
 class SplitCounts(Spec):

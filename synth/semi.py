@@ -28,7 +28,7 @@ from pydantic import Field, model_validator
 
 from sedkit.specs import Spec, builtin_spec_path, read_yaml
 from sedkit.synth.domain import build_target_bank, family_groups, family_sides, gap_report, mean_logmel, spectra_png
-from sedkit.synth.generator import (SplitCounts, default_workers, generator_options, load_generator_spec,
+from sedkit.synth.generator import (SceneCtx, SplitCounts, default_workers, generator_options, load_generator_spec,
                                     run_rows, scaled_sizes, start_job)
 from sedkit.synth.io import atomic_write_json
 from sedkit.synth.rng import item_rng
@@ -73,11 +73,7 @@ class SemiSpec(Spec):
 
 
 @dataclass
-class Ctx:
-    out: str
-    scene: SceneSpec
-    sr: int
-    seed: int
+class Ctx(SceneCtx):
     stat_clips: int
     banks: dict[str, Soundbank]     # domain -> bank
     views: dict[str, str]           # domain -> view root

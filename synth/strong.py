@@ -18,7 +18,7 @@ import pandas as pd
 from pydantic import Field
 
 from sedkit.specs import Spec
-from sedkit.synth.generator import (SplitCounts, default_workers, generator_options, load_generator_spec,
+from sedkit.synth.generator import (SceneCtx, SplitCounts, default_workers, generator_options, load_generator_spec,
                                     run_rows, scaled_sizes, start_job)
 from sedkit.synth.rng import item_rng
 from sedkit.synth.runner import Item
@@ -42,11 +42,7 @@ class StrongSpec(Spec):
 
 
 @dataclass
-class Ctx:
-    out: str
-    scene: SceneSpec
-    sr: int
-    seed: int
+class Ctx(SceneCtx):
     view_root: str
     bank: Soundbank
     pools: dict[str, Pool]
