@@ -25,7 +25,8 @@ import yaml
 from sedkit import SedkitError, __version__
 from sedkit.baselines import registry
 from sedkit.baselines.registry import ModelEntry
-from sedkit.baselines.trainer import Trainer, load_checkpoint, resolve_device, seed_everything, torch_threads
+from sedkit.baselines.trainer import Trainer, load_checkpoint, seed_everything, torch_threads
+from sedkit.synth.devices import resolve_device
 from sedkit.specs import builtin_spec_path, deep_merge, read_yaml, set_dotted, spec_hash
 from sedkit.synth.io import atomic_write_json, atomic_write_text
 

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from sedkit import SedkitError
 from sedkit.specs import Spec
+
 from sedkit.synth.io import atomic_path, atomic_write_text
 
 if TYPE_CHECKING:
@@ -39,16 +40,6 @@ class TrainSpec(Spec):
     patience: int | None = 20  # epochs without improvement of the selection metric; None = never stop early
     seed: int = 0
     amp: bool = False  # bfloat16 autocast, CUDA only
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SedkitError("--device cuda requested but CUDA is not available on this machine")
-    if name not in ("cpu", "cuda"):
-        raise SedkitError(f"unknown device {name!r}; expected auto, cpu or cuda")
-    return torch.device(name)
 
 
 @contextlib.contextmanager

@@ -11,18 +11,13 @@ Throughputs are seconds of audio produced per second of wall-clock time.
 from __future__ import annotations
 
 import argparse
-import resource
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-
-def cpu_s() -> float:
-    """CPU seconds of this process and its finished children (worker pools)."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+from sedkit.benchmarks.compare import cpu_seconds
 
 
 def plain_loop(out: Path, scale: str, seed: int = 0) -> tuple[float, float]:
@@ -84,11 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--channel-files", type=int, default=32)
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        c0 = cpu_s()
+        c0 = cpu_seconds()
         audio_s, t_plain = plain_loop(Path(tmp) / "plain", a.scale)
-        c1 = cpu_s()
+        c1 = cpu_seconds()
         audio_s2, t_sedkit = sedkit_bank(Path(tmp) / "sedkit", a.scale, a.workers)
-        c2 = cpu_s()
+        c2 = cpu_seconds()
     print(f"bank ({a.scale}, {audio_s / 60:.1f} min of audio); wall time, then CPU time of all processes")
     print(f"  plain sequential loop      : {t_plain:7.1f} s  {audio_s / t_plain:8.1f} audio-s/s   cpu {c1 - c0:6.1f} s")
     print(f"  sedkit make_bank workers={a.workers}: {t_sedkit:7.1f} s  {audio_s2 / t_sedkit:8.1f} audio-s/s"

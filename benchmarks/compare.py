@@ -15,3 +15,12 @@ def print_comparison(unit: str, alternative: tuple[str, float, float], ours: tup
     ratio = (ours[1] / ours[2]) / (alternative[1] / alternative[2])
     print(f"{indent}ratio {names[0]} / {names[1]}: {ratio:.2f}x{' ' + note if note else ''}")
     return ratio
+
+
+def cpu_seconds(own: bool = True) -> float:
+    """CPU seconds of this process (``own``) and of its finished children (pool workers, generator workers, the sox
+    processes of pysox)."""
+    import resource
+
+    who = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) if own else (resource.RUSAGE_CHILDREN,)
+    return sum(getattr(resource.getrusage(w), k) for w in who for k in ("ru_utime", "ru_stime"))

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from sedkit.baselines.models.frontends import FrontendSpec, build_frontend, librosa_logmel
-from sedkit.baselines.trainer import resolve_device, torch_threads
+from sedkit.baselines.trainer import torch_threads
+from sedkit.synth.devices import resolve_device
 
 
 def main(argv=None):

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from sedkit import SedkitError, __version__
 from sedkit.benchmarks.cache import Cache, short_hash
+from sedkit.benchmarks.compare import cpu_seconds
 from sedkit.benchmarks.executors import execute
 from sedkit.benchmarks.suites import SuiteSpec, data_ref, load_suite
 from sedkit.specs import builtin_spec_path, load_spec, read_yaml, resolved, spec_hash
@@ -290,14 +291,6 @@ def paper_number(v) -> float | None:
 
 # ---------------------------------------------------------------- running
 
-def cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (pool workers, generator workers)."""
-    import resource
-
-    return sum(getattr(resource.getrusage(who), k) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-               for k in ("ru_utime", "ru_stime"))
-
-
 class Timing:
     """``suites/<suite>/timing.json``: one entry per run of the suite, rewritten as its models finish, so a killed
     run keeps the time it spent (``finished: false``). Entries of another scale or seed count are dropped. CPU time
@@ -390,7 +383,7 @@ def run(suites: list[str], out: Path, scale: str = "small", seeds: int | None = 
     from sedkit.benchmarks.suites import suite_names
 
     if executor == "local" and device == "cuda":
-        from sedkit.baselines.trainer import resolve_device
+        from sedkit.synth.devices import resolve_device
 
         resolve_device("cuda")  # one-line error when there is none
     loaded = [load_suite(s) for s in (suites or suite_names())]

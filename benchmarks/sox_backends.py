@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import resource
 import shutil
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sedkit.benchmarks.compare import print_comparison
+from sedkit.benchmarks.compare import cpu_seconds, print_comparison
 
 GENERATORS = {"waa": ["waa"], "200ms": ["200ms"], "strong": ["strong"], "semi": ["semi"], "remix": ["remix"],
               "waa-pitch": ["waa", "--pitch-shift"]}
@@ -41,18 +40,13 @@ def backend(python: str) -> str:
     return subprocess.run([python, "-c", BACKEND], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)  # every finished child, the sox processes of pysox included
-    return r.ru_utime + r.ru_stime
-
-
 def synth(python: str, gen: str, out: Path, a) -> tuple[float, float]:
     """(wall s, CPU s of the whole process tree) of one ``sedkit synth``."""
     cmd = [python, "-m", "sedkit.cli", "synth", *GENERATORS[gen], "--scale", a.scale, "--seed", str(a.seed),
            "--workers", str(a.workers), "--out", str(out)]
-    c0, t0 = cpu(), time.perf_counter()
+    c0, t0 = cpu_seconds(own=False), time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
-    dt, dc = time.perf_counter() - t0, cpu() - c0
+    dt, dc = time.perf_counter() - t0, cpu_seconds(own=False) - c0
     if r.returncode:
         sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
     return dt, dc

@@ -27,17 +27,12 @@ from sedkit.synth.contract import frame_targets
 from sedkit.synth.dynamic.plan import source_length
 from sedkit.synth.dynamic.sources import excerpt
 from sedkit.synth.dynamic.spec import EFFECTS, DynamicSpec
+from sedkit.synth.devices import resolve_device
 from sedkit.synth.dynamic.transforms import (burst_envelope, burst_ramp, comb_delay, compressor_gain_db, hash_gauss)
 
 AGREEMENT_TOL = 2e-4   # max |torch - numpy| on peak-normalised mixtures (full scale 1.0)
 MIN_BUCKET = 16384   # sources are grouped by power-of-two length classes from this size up to the clip
 SPILLING = {"low_pass", "high_pass", "comb"}   # ops whose output reaches past the input length
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @dataclass
