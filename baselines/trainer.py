@@ -33,12 +33,12 @@ CHECKPOINT_FORMAT = "sedkit-checkpoint-1"
 class TrainSpec(Spec):
     """The ``train:`` section of a model spec."""
 
-    epochs: int = 100
-    lr: float = 1e-3
-    optimizer: Literal["adam", "adagrad", "sgd"] = "adam"
+    epochs: int
+    lr: float
+    optimizer: Literal["adam", "adagrad", "sgd"]
     weight_decay: float = 0.0
-    patience: int | None = 20  # epochs without improvement of the selection metric; None = never stop early
-    seed: int = 0
+    patience: int | None  # epochs without improvement of the selection metric; None = never stop early
+    seed: int
     amp: bool = False  # bfloat16 autocast, CUDA only
 
 

@@ -27,7 +27,7 @@ def plain_loop(out: Path, scale: str, seed: int = 0) -> tuple[float, float]:
     from sedkit.synth.rng import item_rng
 
     spec = make.load_bank_spec()
-    sr = spec.sample_rate
+    sr = spec.sr
     total = 0.0
     t0 = time.perf_counter()
     for e in make.plan(spec, scale):

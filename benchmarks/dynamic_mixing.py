@@ -65,7 +65,7 @@ def make_bench_bank(root: Path, sr: int = 44100, per_class: int = 4, n_bg: int =
 
 def baseline_clip(draw, pool, rirs, spec) -> np.ndarray:
     """The straightforward chain: everything per clip, nothing cached (float32, scipy/audiomentations)."""
-    sr = spec.sample_rate
+    sr = spec.sr
     mix = np.zeros(draw.n_samples, np.float32)
     for sd in draw.sources:
         ref = pool.by_key[sd.key]
@@ -92,7 +92,7 @@ def run(clips: int = 96, batch: int = 16, rir_p: float = 1.0, threads: int = 1, 
         bank = make_bench_bank(tmp / "bank")
         make_bank(tmp / "rirs", n_rirs, seed=0)
         pool = build_pool(spec, soundbank=bank)
-        rirs = RirBank.load(tmp / "rirs", spec.sample_rate, spec.rir.max_s)
+        rirs = RirBank.load(tmp / "rirs", spec.sr, spec.rir.max_s)
         print(f"setup (bank + {n_rirs} RIRs): {time.perf_counter() - t0:.1f} s")
         ds = DynamicMixDataset(spec, pool, rirs, seed=0)
         mixer = BatchMixer(spec, pool.labels, rirs, device="cpu")
@@ -121,7 +121,7 @@ def run(clips: int = 96, batch: int = 16, rir_p: float = 1.0, threads: int = 1, 
         res = {"sedkit": clips / t_sed, "sedkit_cold": cold, "baseline": clips / t_base}
         res["ratio"] = res["sedkit"] / res["baseline"]
         n_src = np.mean([len(ds.draw(i).sources) for i in range(clips)])
-        print(f"clips: {clips} x {spec.clip_s:g} s at {spec.sample_rate} Hz, {n_src:.2f} sources/clip, "
+        print(f"clips: {clips} x {spec.clip_s:g} s at {spec.sr} Hz, {n_src:.2f} sources/clip, "
               f"rir.p={rir_p}, effects <= {spec.effects.max_count}/source, torch threads={threads}, batch={batch}")
         print(f"sedkit (CPU, warm cache): {res['sedkit']:.1f} clips/s   (cold first epoch: {cold:.1f} clips/s)")
         print(f"baseline per-clip numpy + audiomentations: {res['baseline']:.1f} clips/s")

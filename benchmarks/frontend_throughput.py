@@ -25,12 +25,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--preset", default="turpault", help="front-end preset in specs/frontends/")
+    ap.add_argument("--preset", default="turpault", help="a front end of specs/frontends/ (its log-mel part is timed)")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args(argv)
-    spec = FrontendSpec(preset=a.preset, norm="none", compression="log", scales=None)
+    spec = FrontendSpec(extends=f"frontends/{a.preset}", norm="none", compression="log", scales=None)
     dev = resolve_device(a.device)
     rng = np.random.default_rng(0)
     clips = (rng.standard_normal((a.clips, int(a.seconds * spec.sr))) * 0.1).astype(np.float32)
@@ -57,7 +57,7 @@ def main(argv=None):
     diff = float(np.abs(r_s - r_l).max())
     if diff > 1e-2:
         raise SystemExit(f"outputs differ between the two front-ends (max {diff:.3g} dB)")
-    print(f"{a.clips} clips x {a.seconds:g} s, preset {a.preset} ({spec.sr} Hz, n_fft {spec.n_fft}, hop "
+    print(f"{a.clips} clips x {a.seconds:g} s, front end {a.preset} ({spec.sr} Hz, n_fft {spec.n_fft}, hop "
           f"{spec.hop_length}, {spec.n_mels} mels), best of {a.repeats}; max |diff| {diff:.2e} dB")
     for name, t in secs.items():
         print(f"  {name:45s} {t * 1000:9.1f} ms   {audio_s / t:10.1f} s audio/s")

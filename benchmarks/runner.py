@@ -30,21 +30,12 @@ from sedkit.benchmarks.cache import Cache, short_hash
 from sedkit.benchmarks.compare import cpu_seconds
 from sedkit.benchmarks.executors import execute
 from sedkit.benchmarks.suites import SuiteSpec, data_ref, load_suite
-from sedkit.specs import builtin_spec_path, load_spec, read_yaml, resolved, spec_hash
+from sedkit.specs import builtin_spec_path, deep_merge, expand, load_spec, read_yaml, resolved, spec_hash
 from sedkit.synth.io import atomic_write_json, safe_join, sha256_file
 from sedkit.synth.registry import GENERATORS
 
 # generator -> (module, spec class, built-in spec, spec overrides, extra generate() keywords)
 GEN_SCALE = {"small": "small", "paper": "paper"}  # bench scale -> generator scale (one vocabulary)
-
-
-def deep_merge(*dicts: dict) -> dict:
-    from sedkit.specs import deep_merge as merge
-
-    out: dict = {}
-    for d in dicts:
-        out = merge(out, d or {})
-    return out
 
 
 def git_commit() -> str:
@@ -103,7 +94,7 @@ def resolve_dataset(name: str, entry, scale: str, cache: Cache, soundbank: str |
         key = {"generator": entry.generator, "missing": True}
         return Dataset(name, key, Path(), entry.generator, error=f"generator {entry.generator!r} is not available "
                                                                   f"({type(e).__name__}: {e})")
-    raw = deep_merge(read_yaml(builtin_spec_path(gen.builtin_spec)), gen.fixed, entry.spec, getattr(entry, scale))
+    raw = deep_merge(gen.fixed, entry.spec, getattr(entry, scale))  # over specs/<builtin_spec>.yaml (the model's defaults)
     spec = load_spec(model, data=raw)
     gen_scale = GEN_SCALE[scale]
     bank = ({"path": str(Path(soundbank).resolve()), "index": _index_sha(Path(soundbank))} if soundbank
@@ -147,17 +138,13 @@ def model_overrides(ref, scale: str) -> dict:
 
 
 def model_key(model: str, overrides: dict) -> dict:
-    """What a trained model's config depends on: the built-in model spec and its ``base:`` chain, the overrides."""
-    chain, name, seen = [], model, set()
-    while name and name not in seen:
-        seen.add(name)
-        try:
-            spec = read_yaml(builtin_spec_path(f"models/{name}"))
-        except SedkitError:
-            break
-        chain.append(spec)
-        name = spec.get("base")
-    return {"model": model, "specs": chain, "overrides": overrides}
+    """What a trained model's config depends on: its built-in spec with the overrides, every ``extends:`` resolved
+    (so a change to a model it extends, or to its front end's file, makes a new key)."""
+    try:
+        config = expand(deep_merge(read_yaml(builtin_spec_path(f"models/{model}")), overrides))
+    except SedkitError:  # an unknown model fails when its cell runs, with the model's own error
+        config = overrides
+    return {"model": model, "config": config}
 
 
 @dataclass

@@ -1,17 +1,28 @@
-"""YAML specs: loading, validation, overrides and hashing.
+"""YAML specs: loading, validation, inheritance, overrides and hashing.
 
-Every dataset generator and benchmark suite is described by a YAML file validated by a pydantic model
-derived from :class:`Spec`. Unknown keys are rejected; errors name the file, the key and the problem.
+Every dataset generator, soundbank, model, front end and benchmark suite is described by a YAML file validated by a
+pydantic model derived from :class:`Spec`. Unknown keys are rejected; errors name the file, the key and the problem.
 The resolved spec (file + CLI overrides) and its sha256 go into whatever the spec produces.
+
+**The YAML is the source of every value.** A spec model that has a built-in YAML names it in ``defaults_from`` and states
+no value itself: what a user's spec leaves out comes from that file. A pydantic field keeps a default only where no
+built-in YAML states the key (``tests/test_specs_and_io.py`` checks that no value is written in two places).
+
+**One inheritance rule** (:func:`inherit`): any mapping may say ``extends: <built-in spec>`` (``frontends/pcen1``,
+``models/crnn``, or a section of one, ``strong#scene``); it is then that spec, key by key overridden by the mapping's
+own keys (nested mappings merge, lists and other values replace). A mapping validated by a model with ``defaults_from``
+and no ``extends`` inherits from ``defaults_from``. Later layers (a user's file, ``--set`` overrides, a suite's
+per-scale settings) are merged the same way, with :func:`deep_merge`.
 """
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -22,9 +33,19 @@ SPEC_DIR = Path(__file__).resolve().parent
 
 
 class Spec(BaseModel):
-    """Base of all spec models: unknown keys are errors, values are validated on assignment."""
+    """Base of all spec models: unknown keys are errors, values are validated on assignment.
+
+    ``defaults_from`` names the built-in spec (or ``spec#section``) whose values fill what a mapping leaves out; a
+    mapping's ``extends:`` key names another one (see :func:`inherit`).
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    defaults_from: ClassVar[str | None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit(cls, v):
+        return inherit(v, cls.defaults_from) if isinstance(v, dict) else v
 
 
 class Dist(BaseModel):
@@ -135,15 +156,72 @@ def set_dotted(d: dict, dotted: str, value: Any) -> None:
     cur[keys[-1]] = value
 
 
-def deep_merge(base: dict, extra: dict) -> dict:
-    """``base`` overridden key by key by ``extra`` (nested dicts merge; other values, lists included, replace)."""
+def deep_merge(base: dict, *layers: dict | None) -> dict:
+    """``base`` overridden key by key by each layer in turn (nested dicts merge; other values, lists included,
+    replace; a None layer is skipped). The inputs are not changed."""
     out = copy.deepcopy(base)
-    for k, v in extra.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
+    for extra in layers:
+        for k, v in (extra or {}).items():
+            if isinstance(v, dict) and isinstance(out.get(k), dict):
+                out[k] = deep_merge(out[k], v)
+            else:
+                out[k] = copy.deepcopy(v)
     return out
+
+
+EXTENDS = "extends"
+_MAX_DEPTH = 16
+
+
+def inherit(data: dict, default: str | None = None, _seen: tuple[str, ...] = ()) -> dict:
+    """``data`` over the built-in spec its ``extends:`` names (else over ``default``), resolved recursively.
+
+    A reference is a built-in spec name, optionally with a dotted section: ``models/crnn``, ``strong#scene``.
+    ``extends: null`` means "inherit nothing", even where a model has ``defaults_from``.
+    """
+    has = EXTENDS in data
+    ref = data.get(EXTENDS) if has else default
+    own = {k: v for k, v in data.items() if k != EXTENDS} if has else data
+    if ref is None:
+        return own
+    if not isinstance(ref, str):
+        raise SedkitError(f"extends: expected the name of a built-in spec (e.g. models/crnn), got {ref!r}")
+    if ref in _seen or len(_seen) > _MAX_DEPTH:
+        raise SedkitError(f"extends: the chain loops: {' -> '.join([*_seen, ref])}")
+    return deep_merge(builtin_section(ref, (*_seen, ref)), own)
+
+
+def expand(data: dict) -> dict:
+    """``data`` with every ``extends:`` resolved, at every depth (what a config depends on, written out)."""
+    return {k: expand(v) if isinstance(v, dict) else v for k, v in inherit(data).items()}
+
+
+@functools.lru_cache(maxsize=256)
+def _builtin(name: str) -> dict:
+    return read_yaml(builtin_spec_path(name))
+
+
+def builtin_section(ref: str, _seen: tuple[str, ...] = ()) -> dict:
+    """The mapping a reference names: ``name`` (a built-in spec file, its own ``extends:`` resolved) or ``name#a.b``
+    (a section of one); a copy."""
+    name, _, section = ref.partition("#")
+    data = inherit(copy.deepcopy(_builtin(name)), None, _seen or (ref,))
+    for key in filter(None, section.split(".")):
+        data = data.get(key) if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            raise SedkitError(f"extends: built-in spec {name!r} has no section {section!r}")
+    return data
+
+
+def spec_default(ref: str, dotted: str) -> str:
+    """A value of a built-in spec as text, for help strings: ``spec_default("strong", "scene.reverb")`` -> "0.1".
+    Help texts quote the YAML this way instead of restating its values."""
+    value: Any = builtin_section(ref)
+    for key in dotted.split("."):
+        value = value[key]
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return "off" if value is None else str(value)
 
 
 def read_yaml(path: str | Path) -> dict:

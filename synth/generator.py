@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 import pandas as pd
+from pydantic import Field
 
 from sedkit import SedkitError
 from sedkit.synth.compat import import_scaper
@@ -34,6 +35,14 @@ class SplitCounts(Spec):
 
     def nonzero(self) -> dict[str, int]:
         return {k: v for k, v in self.model_dump().items() if v > 0}
+
+
+class TrainValEvalCounts(SplitCounts):
+    """Clips per split of a generator with the soundbank's three splits (waa, 200ms, strong, remix)."""
+
+    train: int = Field(ge=0)
+    validation: int = Field(ge=0)
+    eval: int = Field(ge=0)
 
 
 def scaled_sizes(spec, scale: str) -> dict[str, int]:

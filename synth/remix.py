@@ -13,38 +13,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import click
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from sedkit import SedkitError
-from sedkit.specs import Dist, Spec
-from sedkit.synth.generator import (default_workers, generator_options, load_generator_spec, run_rows,
+from sedkit.specs import Dist, Spec, spec_default
+from sedkit.synth.generator import (TrainValEvalCounts, default_workers, generator_options, load_generator_spec, run_rows,
                                     scaled_sizes, start_job)
 from sedkit.synth.rng import item_rng
 from sedkit.synth.runner import Item
 from sedkit.synth.scaper_mix import ScaperView, add_warnings
 from sedkit.synth.scene import render_clip
 from sedkit.synth.soundbank.index import Soundbank
-from sedkit.synth.strong import Counts, write_labels
+from sedkit.synth.strong import write_labels
 
 
 
 class RemixSpec(Spec):
-    sr: int = Field(16000, ge=8000, le=192000)
-    duration: float = Field(10.0, gt=0)
-    ref_db: float = -40
-    snrs: list[float] = [0, 10, 20]
-    onsets: list[float] = [0.5, 3.0, 5.5]
-    max_event_s: float = Field(2.0, gt=0)
-    distinct_classes: bool = True
-    classes: list[str] | None = None
-    source_time: Literal["start", "random"] = "start"
-    pitch_shift: Dist | None = None
-    counts: Counts = Counts(train=4000, validation=2000, eval=2000)
-    small_counts: Counts = Counts(train=8, validation=3, eval=3)
+    defaults_from: ClassVar[str] = "remix"  # every value: specs/remix.yaml
+    sr: int = Field(ge=8000, le=192000)
+    duration: float = Field(gt=0)
+    ref_db: float
+    snrs: list[float]
+    onsets: list[float]
+    max_event_s: float = Field(gt=0)
+    distinct_classes: bool
+    classes: list[str] | None
+    source_time: Literal["start", "random"]
+    pitch_shift: Dist | None
+    counts: TrainValEvalCounts
+    small_counts: TrainValEvalCounts
 
     @field_validator("snrs")
     @classmethod
@@ -182,8 +183,8 @@ def write_outputs(out: Path, spec: RemixSpec, rows: pd.DataFrame, classes: list[
                              "3 events per 10 s clip, one data dir per SNR with the same event placement.\n\n"
                              "Example: sedkit synth remix --snr 0,10,20 --scale small --out remix_small")
 @generator_options("remix")
-@click.option("--snr", "snrs", default=None, help="Comma-separated SNRs in dB (default 0,10,20).")
-@click.option("--sr", type=int, default=None, help="Sample rate (default 16000).")
+@click.option("--snr", "snrs", default=None, help=f"Comma-separated SNRs in dB (default {spec_default('remix', 'snrs')}).")
+@click.option("--sr", type=int, default=None, help=f"Sample rate (default {spec_default('remix', 'sr')}).")
 @click.option("--classes", default=None, help="Comma-separated subset of the bank's classes (default: all).")
 def remix_cmd(out, scale, seed, soundbank, spec_path, workers, resume, snrs, sr, classes):
     try:

@@ -6,6 +6,8 @@ deterministic: the same spec and seed give byte-identical files.
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +34,13 @@ class RoomSpec(Spec):
 
 
 class RirMakeSpec(Spec):
-    sample_rate: int = 16000
+    defaults_from: ClassVar[str] = "rir"  # every value: specs/rir.yaml
+    sr: int
     room_m: RoomSpec
     rt60_s: Dist
     distance_m: Dist
-    margin_m: float = 0.3
-    max_order: int | None = None
+    margin_m: float
+    max_order: int | None
 
 
 def _place(rng: np.random.Generator, dims: np.ndarray, dist: float, margin: float) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +86,7 @@ def simulate_rir(spec: RirMakeSpec, seed: int, index: int) -> tuple[np.ndarray, 
     rt60 = float(spec.rt60_s.sample(rng))
     dist = float(spec.distance_m.sample(rng))
     mic, src = _place(rng, dims, dist, spec.margin_m)
-    h = shoebox_rir(spec.sample_rate, dims, rt60, src, mic, spec.max_order, what=f"rir {index}")
+    h = shoebox_rir(spec.sr, dims, rt60, src, mic, spec.max_order, what=f"rir {index}")
     h = (h / np.max(np.abs(h))).astype(np.float32)
     meta = dict(room_x_m=dims[0], room_y_m=dims[1], room_z_m=dims[2], target_rt60_s=rt60,
                 distance_m=float(np.linalg.norm(src - mic)))
@@ -120,9 +123,9 @@ def make_bank(out: str | Path, n: int, seed: int = 0, spec: RirMakeSpec | None =
     for i in tqdm(range(n), desc="rir make", unit="rir", disable=None):
         h, meta = simulate_rir(spec, seed, i)
         rel = f"rir_{i:05d}.wav"
-        audio.write(safe_join(out, rel), h, spec.sample_rate, subtype="PCM_24")  # float WAV has a dated PEAK chunk
-        rows.append(dict(path=rel, sample_rate=spec.sample_rate, channels=1, duration_s=len(h) / spec.sample_rate,
-                         rt60_s=_rt60(h, spec.sample_rate), **meta))
+        audio.write(safe_join(out, rel), h, spec.sr, subtype="PCM_24")  # float WAV has a dated PEAK chunk
+        rows.append(dict(path=rel, sample_rate=spec.sr, channels=1, duration_s=len(h) / spec.sr,
+                         rt60_s=_rt60(h, spec.sr), **meta))
     atomic_write_json(safe_join(out, "rir_spec.json"),
                       {"spec": resolved(spec), "spec_sha256": spec_hash(spec), "seed": seed, "n": n})
     return _write_index(out, rows, [])
@@ -203,7 +206,7 @@ def trim_rir(h: np.ndarray, max_len: int) -> np.ndarray:
               help="YAML spec (default: the built-in specs/rir.yaml).")
 @click.option("--sr", type=int, help="Sample rate (overrides the spec).")
 def make_cmd(out, n, seed, spec_path, sr):
-    spec = load_spec(RirMakeSpec, spec_path or builtin_spec_path("rir"), {"sample_rate": sr})
+    spec = load_spec(RirMakeSpec, spec_path or builtin_spec_path("rir"), {"sr": sr})
     idx = make_bank(out, n, seed, spec)
     click.echo(f"wrote {n} RIRs and {idx}")
 

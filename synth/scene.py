@@ -8,7 +8,7 @@ clip depends only on (seed, split, index). The recipe (DESED 2021, see the ``sce
   probability (``cooccur_rest`` spreads an expected number of extra classes over the unlisted ones); the number of
   events of each present class is a truncated normal ``n_events`` rounded to an integer;
 - each event takes a file of its class (files of at least ``min_event_s`` preferred), a whole-file duration capped at
-  the clip length (longer files are cut around their onset, middle or offset with ``long_file_placement``), an onset,
+  the clip length (longer files are cut around their onset, middle or offset with ``long_source_position``), an onset,
   SNR, pitch shift and optional time stretch; an event that would run past the clip end is moved earlier, as Scaper
   does;
 - clean-up merges same-class events closer than ``merge_gap_s`` and drops those under ``min_event_s``;
@@ -30,10 +30,10 @@ from sedkit.synth.polyphony import clean_events, max_polyphony
 
 
 class ClassParams(Spec):
-    prob: float = Field(1.0, ge=0)
-    n_events: Dist = Dist.model_validate(["truncnorm", 1.5, 1.0, 1, 3])
-    cooccur: dict[str, float] = {}
-    cooccur_rest: float = Field(0.0, ge=0)
+    prob: float = Field(ge=0)
+    n_events: Dist
+    cooccur: dict[str, float] = {}  # none
+    cooccur_rest: float = Field(0.0, ge=0)  # none
 
     @model_validator(mode="after")
     def _check(self):
@@ -47,28 +47,28 @@ class ClassParams(Spec):
 
 
 class SceneSpec(Spec):
-    duration: float = Field(10.0, gt=0)
-    ref_db: float = -50
-    onset: Dist = Dist.model_validate(["truncnorm", 5.0, 2.0, 0.25, 10.0])
-    snr: Dist = Dist.model_validate(["uniform", 6, 30])
-    pitch_shift: Dist | None = Dist.model_validate(["uniform", -3, 3])
-    time_stretch: Dist | None = None
-    reverb: float | None = Field(0.1, ge=0, le=1)
-    long_file_placement: tuple[float, float, float] = (0.375, 0.25, 0.375)
-    polyphony_cap: int = Field(3, ge=1)
-    max_redraws: int = Field(50, ge=0)
-    min_event_s: float = Field(0.25, ge=0)
-    merge_gap_s: float = Field(0.15, ge=0)
-    classes: dict[str, ClassParams] = {}
-    default_class: ClassParams = ClassParams(cooccur_rest=0.6)
+    duration: float = Field(gt=0)
+    ref_db: float
+    event_time: Dist  # onset (s)
+    snr: Dist
+    pitch_shift: Dist | None
+    time_stretch: Dist | None
+    reverb: float | None = Field(ge=0, le=1)
+    long_source_position: tuple[float, float, float]
+    polyphony_cap: int = Field(ge=1)
+    max_redraws: int = Field(ge=0)
+    min_event_s: float = Field(ge=0)
+    merge_gap_s: float = Field(ge=0)
+    classes: dict[str, ClassParams]
+    default_class: ClassParams
 
     @model_validator(mode="after")
     def _check(self):
         if self.time_stretch is not None and self.time_stretch.bounds()[0] <= 0:
             raise ValueError(f"time_stretch must stay positive, got {self.time_stretch!r}")
-        p = self.long_file_placement
+        p = self.long_source_position
         if min(p) < 0 or sum(p) <= 0:
-            raise ValueError(f"long_file_placement must be 3 non-negative weights, got {list(p)}")
+            raise ValueError(f"long_source_position must be 3 non-negative weights, got {list(p)}")
         return self
 
     def params(self, label: str) -> ClassParams:
@@ -170,10 +170,10 @@ def draw_event(spec: SceneSpec, pool: Pool, label: str, rng: np.random.Generator
     dur = min(src_dur, D if stretch is None else D / stretch)
     source_time = 0.0
     if src_dur > dur:
-        w = np.asarray(spec.long_file_placement, float)
+        w = np.asarray(spec.long_source_position, float)
         where = int(rng.choice(3, p=w / w.sum()))  # 0: keep its onset, 1: its middle, 2: its offset
         source_time = [0.0, (src_dur - dur) / 2, src_dur - dur][where]
-    onset = float(spec.onset.sample(rng))
+    onset = float(spec.event_time.sample(rng))
     eff = dur * (stretch or 1.0)
     onset = min(max(onset, 0.0), D - eff)
     return {"label": label, "path": row.path, "source_time": float(source_time), "event_time": float(onset),

@@ -19,14 +19,16 @@ At gap 0 both domains are identically distributed. The card prints the domain-ga
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 import pandas as pd
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from sedkit.specs import Spec, builtin_spec_path, read_yaml
+from sedkit.specs import Spec, spec_default
 from sedkit.synth.domain import build_target_bank, family_groups, family_sides, gap_report, mean_logmel, spectra_png
 from sedkit.synth.generator import (SceneCtx, SplitCounts, default_workers, generator_options, load_generator_spec,
                                     run_rows, scaled_sizes, start_job)
@@ -45,31 +47,22 @@ SOURCE, TARGET = ["synthetic"], ["weak", "unlabel", "validation", "eval"]
 
 
 class Counts(SplitCounts):
-    synthetic: int = Field(2045, ge=0)
-    weak: int = Field(1578, ge=0)
-    unlabel: int = Field(14412, ge=0)
-    validation: int = Field(1168, ge=0)
-    eval: int = Field(692, ge=0)
-    probes: int = Field(200, ge=0)  # paired probe clips for the domain-gap statistic (not written)
+    synthetic: int = Field(ge=0)
+    weak: int = Field(ge=0)
+    unlabel: int = Field(ge=0)
+    validation: int = Field(ge=0)
+    eval: int = Field(ge=0)
+    probes: int = Field(ge=0)  # paired probe clips for the domain-gap statistic (not written)
 
 
 class SemiSpec(Spec):
-    sr: int = Field(16000, ge=8000, le=192000)
-    gap: float = Field(1.0, ge=0, le=3)
-    counts: Counts = Counts()
-    small_counts: Counts = Counts(synthetic=12, weak=6, unlabel=12, validation=4, eval=4, probes=24)
-    gap_stat_clips: int = Field(500, ge=1)
-    scene: SceneSpec
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_scene(cls, data):
-        """``scene`` is merged key by key over the DESED recipe of specs/strong.yaml (null: that recipe as is)."""
-        if isinstance(data, dict) and (data.get("scene") is None or isinstance(data["scene"], dict)):
-            from sedkit.specs import deep_merge
-
-            data = {**data, "scene": deep_merge(read_yaml(builtin_spec_path("strong"))["scene"], data.get("scene") or {})}
-        return data
+    defaults_from: ClassVar[str] = "semi"  # every value: specs/semi.yaml
+    sr: int = Field(ge=8000, le=192000)
+    gap: float = Field(ge=0, le=3)
+    counts: Counts
+    small_counts: Counts
+    gap_stat_clips: int = Field(ge=1)
+    scene: SceneSpec  # specs/semi.yaml: `extends: strong#scene` (the DESED recipe of specs/strong.yaml)
 
 
 @dataclass
@@ -187,8 +180,9 @@ def write_outputs(out: Path, spec: SemiSpec, rows: pd.DataFrame, probes: pd.Data
                             "validation and eval in a target domain whose distance is set by --gap (0 none .. 3 "
                             "strong).\n\nExample: sedkit synth semi --gap 2 --scale small --out semi_gap2")
 @generator_options("semi")
-@click.option("--gap", type=float, default=None, help="Domain gap 0 (identical domains) .. 3 (strong); default 1.")
-@click.option("--sr", type=int, default=None, help="Sample rate (default 16000).")
+@click.option("--gap", type=float, default=None,
+              help=f"Domain gap 0 (identical domains) .. 3 (strong); default {spec_default('semi', 'gap')}.")
+@click.option("--sr", type=int, default=None, help=f"Sample rate (default {spec_default('semi', 'sr')}).")
 def semi_cmd(out, scale, seed, soundbank, spec_path, workers, resume, gap, sr):
     spec = load_generator_spec(SemiSpec, "semi", spec_path, {"gap": gap, "sr": sr})
     man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume)

@@ -10,6 +10,8 @@ Split ``train`` draws from the bank's train split, ``validation`` from its valid
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +19,8 @@ import click
 import pandas as pd
 from pydantic import Field
 
-from sedkit.specs import Spec
-from sedkit.synth.generator import (SceneCtx, SplitCounts, default_workers, generator_options, load_generator_spec,
+from sedkit.specs import Spec, spec_default
+from sedkit.synth.generator import (SceneCtx, TrainValEvalCounts, default_workers, generator_options, load_generator_spec,
                                     run_rows, scaled_sizes, start_job)
 from sedkit.synth.rng import item_rng
 from sedkit.synth.runner import Item
@@ -28,17 +30,12 @@ from sedkit.synth.soundbank.index import Soundbank
 
 
 
-class Counts(SplitCounts):
-    train: int = Field(10000, ge=0)
-    validation: int = Field(2500, ge=0)
-    eval: int = Field(0, ge=0)
-
-
 class StrongSpec(Spec):
-    sr: int = Field(16000, ge=8000, le=192000)
-    counts: Counts = Counts()
-    small_counts: Counts = Counts(train=24, validation=8, eval=0)
-    scene: SceneSpec = SceneSpec()
+    defaults_from: ClassVar[str] = "strong"  # every value: specs/strong.yaml
+    sr: int = Field(ge=8000, le=192000)
+    counts: TrainValEvalCounts
+    small_counts: TrainValEvalCounts
+    scene: SceneSpec
 
 
 @dataclass
@@ -117,7 +114,7 @@ def generate(spec: StrongSpec, out: str | Path, seed: int = 0, scale: str = "pap
 def recipe_text(sc: SceneSpec, sr: int, scale: str, rows: pd.DataFrame) -> str:
     redrawn = int((rows.redraws > 0).sum())
     return (f"{len(rows)} clips of {sc.duration:g} s at {sr} Hz (scale {scale}), mixed with Scaper: ref_db "
-            f"{sc.ref_db:g}, onset {sc.onset!r}, SNR {sc.snr!r} dB, pitch shift {sc.pitch_shift!r}, time stretch "
+            f"{sc.ref_db:g}, onset {sc.event_time!r}, SNR {sc.snr!r} dB, pitch shift {sc.pitch_shift!r}, time stretch "
             f"{sc.time_stretch!r}, reverb {sc.reverb}. Events per class from the spec's truncated normals and "
             f"co-occurrence table. Polyphony cap {sc.polyphony_cap}: {redrawn} clip(s) were redrawn "
             f"(max {int(rows.redraws.max())} redraws). Labels cleaned: same-class events less than "
@@ -129,13 +126,19 @@ def recipe_text(sc: SceneSpec, sr: int, scale: str, rows: pd.DataFrame) -> str:
                               "from truncated normals, class co-occurrence, polyphony cap, label clean-up.\n\n"
                               "Example: sedkit synth strong --scale small --out strong_small")
 @generator_options("strong")
-@click.option("--sr", type=int, default=None, help="Sample rate (default 16000).")
-@click.option("--train", "n_train", type=int, default=None, help="Train clips (default 10000; small 24).")
+@click.option("--sr", type=int, default=None, help=f"Sample rate (default {spec_default('strong', 'sr')}).")
+@click.option("--train", "n_train", type=int, default=None,
+              help=f"Train clips (default {spec_default('strong', 'counts.train')}; "
+                   f"small {spec_default('strong', 'small_counts.train')}).")
 @click.option("--validation", "n_validation", type=int, default=None,
-              help="Validation clips (default 2500; small 8).")
-@click.option("--polyphony-cap", type=int, default=None, help="Max simultaneous events (default 3).")
-@click.option("--time-stretch", is_flag=True, help="Time stretch U(0.9, 1.1) (off by default).")
-@click.option("--no-reverb", is_flag=True, help="No Scaper reverb (default 0.1).")
+              help=f"Validation clips (default {spec_default('strong', 'counts.validation')}; "
+                   f"small {spec_default('strong', 'small_counts.validation')}).")
+@click.option("--polyphony-cap", type=int, default=None,
+              help=f"Max simultaneous events (default {spec_default('strong', 'scene.polyphony_cap')}).")
+@click.option("--time-stretch", is_flag=True, help="Time stretch U(0.9, 1.1) (default "
+                                                   f"{spec_default('strong', 'scene.time_stretch')}).")
+@click.option("--no-reverb", is_flag=True,
+              help=f"No Scaper reverb (default {spec_default('strong', 'scene.reverb')}).")
 def strong_cmd(out, scale, seed, soundbank, spec_path, workers, resume, sr, n_train, n_validation, polyphony_cap,
                time_stretch, no_reverb):
     counts = "small_counts" if scale == "small" else "counts"

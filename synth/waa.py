@@ -22,6 +22,8 @@ source_time = U(0, 1) * max(d - 0.2, 0); the clip is then re-mixed.
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import math
 import re
 from dataclasses import dataclass
@@ -33,7 +35,7 @@ import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from sedkit import SedkitError
-from sedkit.specs import Dist, Spec, builtin_spec_path, load_spec, resolved, spec_hash
+from sedkit.specs import Dist, Spec, builtin_spec_path, load_spec, resolved, spec_default, spec_hash
 from sedkit.synth.audio import write as write_audio
 from sedkit.synth.compat import import_scaper
 from sedkit.synth.rng import item_rng
@@ -41,26 +43,22 @@ from sedkit.synth.runner import Item, Job
 from sedkit.synth.scaper_mix import ScaperView, save_jams
 from sedkit.synth.scene import mix
 from sedkit.synth.soundbank.index import SPLITS, Soundbank, resolve_bank
-
-
-class Counts(Spec):
-    train: int = Field(2700, ge=0)
-    validation: int = Field(300, ge=0)
-    eval: int = Field(750, ge=0)
+from sedkit.synth.generator import TrainValEvalCounts
 
 
 class WaaSpec(Spec):
-    sr: int = Field(44100, ge=8000, le=192000)
-    duration: float = Field(10.0, gt=0)
-    ref_db: float = -50
-    snr: Dist = Dist.model_validate(["uniform", 6, 30])
-    event_time: Dist = Dist.model_validate(["truncnorm", 5.0, 2.0, 0.25, 10.0])
-    pitch_shift: Dist | None = None
-    long_source_position: tuple[float, float, float] = (0.375, 0.25, 0.375)
-    counts: Counts = Counts()
-    small_fraction: float = Field(0.04, gt=0, le=1)
-    segments: list[str] = ["10s"]
-    event_duration: float | None = Field(None, gt=0)  # None: whole source; 0.2 for the 200 ms set
+    defaults_from: ClassVar[str] = "waa"  # every value: specs/waa.yaml
+    sr: int = Field(ge=8000, le=192000)
+    duration: float = Field(gt=0)
+    ref_db: float
+    snr: Dist
+    event_time: Dist
+    pitch_shift: Dist | None
+    long_source_position: tuple[float, float, float]
+    counts: TrainValEvalCounts
+    small_fraction: float = Field(gt=0, le=1)
+    segments: list[str]
+    event_duration: float | None = Field(gt=0)  # None: whole source; 0.2 for the 200 ms set
 
     @field_validator("segments")
     @classmethod
@@ -317,7 +315,7 @@ def _waa_options(kind: str):
 
     shared = generator_options(kind, spec_name="waa", out_help="Output dataset folder (default: ./<kind>_<segments>).")
     own = [click.option("--segment", default=None, help="Segment length(s): 200ms, 1s, 10s or a comma list."),
-           click.option("--sr", type=int, default=None, help="Sample rate (default 44100)."),
+           click.option("--sr", type=int, default=None, help=f"Sample rate (default {spec_default('waa', 'sr')})."),
            click.option("--pitch-shift", is_flag=True, help="Pitch shift U(-3, 3) semitones, as in the authors' code.")]
 
     def deco(f):

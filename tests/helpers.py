@@ -7,7 +7,7 @@ from toydata import make_toy_datadir
 
 # A CRNN small enough to train in seconds on 2 s clips at 8 kHz.
 TINY_SED = {
-    "frontend": {"preset": None, "sr": 8000, "n_fft": 256, "hop_length": 64, "n_mels": 32, "compression": "log",
+    "frontend": {"sr": 8000, "n_fft": 256, "hop_length": 64, "n_mels": 32, "compression": "log",
                  "norm": "minmax"},
     "net": {"filters": [8, 8, 8], "pooling": [[2, 2], [2, 2], [1, 2]], "rnn_hidden": 16, "rnn_layers": 1},
     "strategy": {"rampup_epochs": 1, "tri_training": {"phase1_epochs": 1}},

@@ -17,7 +17,7 @@ from sedkit.baselines.registry import MODELS
 from sedkit.cli import root
 
 BASE = {
-    "title": "t", "paper": "p",
+    "title": "t", "paper": "p", "seeds": 3,
     "datasets": {"d": {"path": "/nowhere"}},
     "models": {"m": {"model": "classifier"}},
     "tables": [{"id": "t1", "title": "T", "source": "S", "defaults": {"model": "m", "train": "d", "metric": "f1_macro"},
@@ -133,25 +133,16 @@ def test_perf_finds_scripts_and_reads_ratios():
 @pytest.mark.parametrize("name", suite_names())
 def test_builtin_suite_model_configs_validate_at_both_scales(name):
     """Each suite model's merged config passes its model's own spec (catches drift in specs/models/)."""
-    from sedkit.baselines.models import attention as pooling
-    from sedkit.baselines.models import sed as sed_models
-    from sedkit.baselines.models import embedding as turpault
-    from sedkit.baselines.models import multiscale as wler
-    from sedkit.benchmarks.runner import deep_merge, model_overrides
-    from sedkit.specs import builtin_spec_path, load_spec, read_yaml
+    import importlib
 
-    specs = {"sedkit.baselines.models.embedding:build": turpault.TurpaultSpec,
-             "sedkit.baselines.models.multiscale:build": wler.KumarSpec,
-             "sedkit.baselines.models.attention:build": pooling.DeshmukhSpec}
+    from sedkit.benchmarks.runner import model_overrides
+    from sedkit.specs import builtin_spec_path, deep_merge, load_spec, read_yaml
+
     _, suite = load_suite(name)
     for scale in ("small", "paper"):
         for ref in suite.models.values():
             cfg = deep_merge(read_yaml(builtin_spec_path(f"models/{ref.model}")), model_overrides(ref, scale))
-            target = MODELS[ref.model]
-            if target in specs:
-                load_spec(specs[target], data=cfg)
-            else:
-                load_spec(sed_models.SEDModelSpec, data=sed_models.with_base(cfg))
+            load_spec(importlib.import_module(MODELS[ref.model].split(":")[0]).SPEC, data=cfg)
 
 
 def test_print_comparison_prints_rates_and_the_ratio_perf_reads(capsys):

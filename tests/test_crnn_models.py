@@ -9,7 +9,7 @@ from sedkit.baselines.models.frontends import build_frontend
 from sedkit.baselines.models.domain import DomainClassifier, grad_reverse
 from sedkit.baselines.data.sed import MixedBatchSampler, MixedDataset, n_out_frames
 from sedkit.synth.contract import frame_targets
-from sedkit.baselines.models.sed import SEDModelSpec, with_base
+from sedkit.baselines.models.sed import SEDModelSpec
 from sedkit.baselines.strategies.sed import ramp
 from sedkit.baselines.strategies.tri_training import agreement, pseudo_labels, weight_similarity
 from sedkit.specs import builtin_spec_path, load_spec, read_yaml
@@ -55,7 +55,7 @@ def _shapes(model, spec, seconds):
 
 @pytest.mark.parametrize("model,frames", [("crnn", 156), ("crnn-park", 160)])
 def test_reference_and_park_configurations(model, frames):
-    spec = load_spec(SEDModelSpec, data=with_base(read_yaml(builtin_spec_path(f"models/{model}"))))
+    spec = load_spec(SEDModelSpec, data=read_yaml(builtin_spec_path(f"models/{model}")))
     assert spec.net.filters == [16, 32, 64, 128, 128, 128, 128] and spec.net.rnn_layers == 2
     assert spec.frontend.n_mels == 128 and spec.frontend.n_fft == 2048
     assert (spec.frontend.sr, spec.frontend.hop_length) == ({"crnn": 16000, "crnn-park": 22050}[model],

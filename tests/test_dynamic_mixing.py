@@ -19,7 +19,7 @@ from sedkit.synth.dynamic.spec import load_dynamic_spec
 from sedkit.synth.rir import RirBank, RirMakeSpec, make_bank
 
 SR = 8000
-SMALL = {"sample_rate": SR, "clip_s": 2.0, "frame_rate": 10.0, "n_events": [1, 3], "max_event_s": 1.0,
+SMALL = {"sr": SR, "clip_s": 2.0, "frame_rate": 10.0, "n_events": [1, 3], "max_event_s": 1.0,
          "items_per_epoch": 8}
 
 
@@ -34,7 +34,7 @@ def bank(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rirs(tmp_path_factory):
-    spec = RirMakeSpec.model_validate({"sample_rate": SR, "room_m": {"x": ["uniform", 3, 4], "y": ["uniform", 3, 4],
+    spec = RirMakeSpec.model_validate({"sr": SR, "room_m": {"x": ["uniform", 3, 4], "y": ["uniform", 3, 4],
                                                                      "z": ["const", 2.5]},
                                        "rt60_s": ["uniform", 0.15, 0.3], "distance_m": ["uniform", 0.5, 1.5]})
     root = tmp_path_factory.mktemp("rirs")

@@ -1,5 +1,5 @@
 """Front-ends: log-mel against librosa, PCEN against librosa.pcen and scipy's lfilter, trainable and parallel PCEN,
-multi-scale mel, normalisation, the paper presets."""
+multi-scale mel, normalisation, the papers' front ends (specs/frontends/)."""
 from __future__ import annotations
 
 import librosa
@@ -18,7 +18,7 @@ def noise(n: int, seed: int = 0) -> np.ndarray:
 
 @pytest.mark.parametrize("preset", ["turpault", "deshmukh"])
 def test_logmel_matches_librosa(preset):
-    spec = FrontendSpec(preset=preset, norm="none")
+    spec = FrontendSpec(extends=f"frontends/{preset}", norm="none")
     y = noise(spec.sr)
     ours = build_frontend(spec)(torch.from_numpy(y)[None])[0, 0].numpy()
     ref = librosa_logmel(y, spec)
@@ -27,25 +27,25 @@ def test_logmel_matches_librosa(preset):
 
 
 def test_paper_configurations():
-    t = FrontendSpec(preset="turpault")
+    t = FrontendSpec(extends="frontends/turpault")
     assert (t.sr, t.win_length, t.hop_length, t.n_mels) == (16000, 400, 160, 64)  # 25 ms / 10 ms / 64
-    k = FrontendSpec(preset="kumar")
+    k = FrontendSpec(extends="frontends/kumar")
     assert (k.sr, k.scales, k.hop_length, k.n_mels) == (44100, [1024, 512, 2048, 4096], 512, 128)
-    d = FrontendSpec(preset="deshmukh")
+    d = FrontendSpec(extends="frontends/deshmukh")
     assert (d.n_fft, d.hop_length, d.n_mels) == (2048, 1024, 64)
     # Cornell et al. Table 1
-    p1, p2, p3 = (FrontendSpec(preset=f"pcen{i}").pcen for i in (1, 2, 3))
+    p1, p2, p3 = (FrontendSpec(extends=f"frontends/pcen{i}").pcen for i in (1, 2, 3))
     assert (p1.eps, p1.alpha, p1.delta, p1.time_constant) == (1e-6, 0.98, 2.0, 0.4)
     assert (p2.alpha, p2.time_constant) == (0.8, 0.4) and (p3.alpha, p3.time_constant) == (0.8, 0.06)
-    assert FrontendSpec(preset="pcen_trainable").pcen.trainable
-    pp = FrontendSpec(preset="ppcen_logmel")
+    assert FrontendSpec(extends="frontends/pcen_trainable").pcen.trainable
+    pp = FrontendSpec(extends="frontends/ppcen_logmel")
     assert (pp.compression, pp.pcen_input, pp.ppcen.layers, pp.ppcen.smoothers) == ("ppcen", "logmel", 2,
                                                                                      [0.015, 0.25])
-    assert FrontendSpec(preset="ppcen_mel").pcen_input == "mel"
-    # a key given beside the preset wins over it
-    assert FrontendSpec(preset="pcen1", n_mels=32, pcen={"alpha": 0.5}).pcen.delta == 2.0
+    assert FrontendSpec(extends="frontends/ppcen_mel").pcen_input == "mel"
+    # a key given beside `extends` wins over the file's
+    assert FrontendSpec(extends="frontends/pcen1", n_mels=32, pcen={"alpha": 0.5}).pcen.delta == 2.0
     with pytest.raises(SedkitError, match="no built-in spec"):
-        FrontendSpec(preset="nosuch")
+        FrontendSpec(extends="frontends/nosuch")
 
 
 def test_smoother_is_exactly_a_first_order_iir():
@@ -73,7 +73,7 @@ def test_fixed_pcen_matches_librosa():
 
 @pytest.mark.parametrize("preset,channels", [("pcen_trainable", 1), ("ppcen_mel", 2), ("ppcen_logmel", 2)])
 def test_trainable_pcen_layers_get_gradients(preset, channels):
-    spec = FrontendSpec(preset=preset, n_mels=32, n_fft=512, hop_length=128)
+    spec = FrontendSpec(extends=f"frontends/{preset}", n_mels=32, n_fft=512, hop_length=128)
     fe = build_frontend(spec)
     out = fe(torch.from_numpy(noise(8000))[None].repeat(2, 1))
     assert out.shape[:2] == (2, channels) and out.shape[-1] == 32
@@ -87,12 +87,13 @@ def test_trainable_pcen_layers_get_gradients(preset, channels):
 
 
 def test_fixed_pcen_has_no_parameters():
-    fe = build_frontend(FrontendSpec(preset="pcen3", n_mels=32))
+    fe = build_frontend(FrontendSpec(extends="frontends/pcen3", n_mels=32))
     assert not list(fe.parameters())
 
 
 def test_multiscale_and_normalisation():
-    spec = FrontendSpec(sr=8000, scales=[256, 128, 512], hop_length=64, n_mels=24)
+    spec = FrontendSpec(sr=8000, n_fft=1024, scales=[256, 128, 512], hop_length=64, n_mels=24, compression="log",
+                        norm="zscore")
     fe = build_frontend(spec)
     waves = [torch.from_numpy(noise(8000, s))[None] * (s + 1) for s in range(3)]
     fe.fit_stats(waves)
@@ -104,14 +105,19 @@ def test_multiscale_and_normalisation():
     for k, n_fft in enumerate(spec.scales):  # each channel is the log-mel at that FFT size
         raw = fe.features(waves[0])[0, k].numpy()
         np.testing.assert_allclose(raw, librosa_logmel(waves[0][0].numpy(), spec, n_fft), atol=1e-3)
-    mm = build_frontend(FrontendSpec(sr=8000, n_fft=256, hop_length=64, n_mels=24, norm="minmax"))(waves[1])
+    mm = build_frontend(FrontendSpec(sr=8000, n_fft=256, hop_length=64, n_mels=24, compression="log", norm="minmax"))(waves[1])
     assert float(mm.min()) == 0.0 and abs(float(mm.max()) - 1.0) < 1e-6
 
 
 def test_bad_frontend_specs():
+    base = dict(sr=16000, n_fft=1024, hop_length=256, n_mels=64, compression="log", norm="zscore")
     with pytest.raises(ValueError, match="longer than n_fft"):
-        FrontendSpec(n_fft=256, win_length=400)
+        FrontendSpec(**{**base, "n_fft": 256, "win_length": 400})
     with pytest.raises(ValueError, match="Nyquist"):
-        FrontendSpec(sr=8000, fmax=6000)
+        FrontendSpec(**{**base, "sr": 8000, "fmax": 6000})
     with pytest.raises(ValueError, match="parallel PCEN"):
-        FrontendSpec(scales=[256, 512], compression="ppcen")
+        FrontendSpec(**{**base, "scales": [256, 512], "compression": "ppcen"}, ppcen={})
+    with pytest.raises(ValueError, match="compression: pcen needs a 'pcen' section"):
+        FrontendSpec(**{**base, "compression": "pcen"})
+    with pytest.raises(ValueError, match="n_mels"):  # nothing is filled in silently: a front end states its values
+        FrontendSpec(**{k: v for k, v in base.items() if k != "n_mels"})

@@ -12,7 +12,7 @@ from sedkit.cli import root
 from sedkit.synth.io import sha256_file
 from sedkit.synth.rir import INDEX_NAME, RirBank, RirMakeSpec, import_bank, make_bank, trim_rir
 
-SMALL = RirMakeSpec.model_validate({"sample_rate": 8000, "room_m":
+SMALL = RirMakeSpec.model_validate({"sr": 8000, "room_m":
                                     {"x": ["uniform", 3, 4], "y": ["uniform", 3, 4], "z": ["const", 2.5]},
                                     "rt60_s": ["uniform", 0.15, 0.25], "distance_m": ["uniform", 0.5, 1.5]})
 

@@ -8,6 +8,7 @@ import torch
 import yaml
 from click.testing import CliRunner
 
+from sedkit.baselines.api import model_config
 from sedkit.baselines.registry import build
 from sedkit.baselines.trainer import to_device
 from sedkit.cli import root
@@ -70,7 +71,7 @@ def test_domain_branch_is_dropped_at_inference(semi):
     cfg["strategy"]["adversarial"] = {"scheme": "two_step", "mode": "whole", "tap": "cnn"}
     cfg["strategy"]["mean_teacher"] = {"enabled": True}
     torch.manual_seed(0)
-    entry = build("crnn-dat", cfg, semi, torch.device("cpu"))
+    entry = build("crnn-dat", model_config("crnn-dat", cfg), semi, torch.device("cpu"))
     st = entry.strategy
     batch = next(iter(entry.train_loader))
     before = {k: [p.detach().clone() for p in m.parameters()] for k, m in st.nets.items()}

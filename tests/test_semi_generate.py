@@ -100,7 +100,7 @@ def test_background_draws_are_coupled_across_domains(bank):
     changed = []
     for gap in (0, 1, 2, 3):
         src, tgt = (Pool.from_bank(b, "train", family_groups(d, gap, sides)) for d in ("source", "target"))
-        spec = SceneSpec()
+        spec = SceneSpec.model_validate({"extends": "strong#scene"})
         pairs = [(draw_background(spec, src, item_rng(0, "t", i)), draw_background(spec, tgt, item_rng(0, "t", i)))
                  for i in range(200)]
         changed.append({i for i, (x, y) in enumerate(pairs) if x != y})

@@ -42,11 +42,12 @@ def test_sed_strategies_use_the_configured_optimizer(semi, model, opts):
 
 
 def test_tagging_strategies_share_the_build_signature(semi):
-    st = build("classifier", {"method": "classifier", "frontend": {"sr": 8000, "n_fft": 256, "hop_length": 64,
-                                                                   "n_mels": 32},
-                              "net": {"channels": [8, 16]}, "data": {"train_split": "synthetic",
-                                                                     "val_split": "validation", "batch_size": 4},
-                              "train": {"optimizer": "adagrad", "weight_decay": 0.001}}, semi, CPU).strategy
+    fe = {"extends": None, "sr": 8000, "n_fft": 256, "hop_length": 64, "n_mels": 32, "compression": "log",
+          "norm": "zscore"}  # extends: null: this front end only, not the classifier's (Turpault et al.'s)
+    cfg = model_config("classifier", {"frontend": fe, "net": {"channels": [8, 16]},
+                                      "data": {"train_split": "synthetic", "val_split": "validation", "batch_size": 4},
+                                      "train": {"optimizer": "adagrad", "weight_decay": 0.001}})
+    st = build("classifier", cfg, semi, CPU).strategy
     assert isinstance(st.opts["opt"], torch.optim.Adagrad)
     assert st.opts["opt"].param_groups[0]["weight_decay"] == 0.001
 

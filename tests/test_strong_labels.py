@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from multievent_bank import make_bank
 
-from sedkit.specs import Dist, builtin_spec_path, load_spec
+from sedkit.specs import Dist, builtin_section, builtin_spec_path, load_spec
 from sedkit.synth.polyphony import clean_events, max_polyphony, polyphony_time, tsv_polyphony
 from sedkit.synth.rng import item_rng
 from sedkit.synth.scene import Pool, SceneSpec, annotation, draw_count, draw_labels, draw_scene
@@ -44,9 +44,10 @@ def test_event_counts_follow_the_truncated_normal_bounds():
 
 
 def test_cooccurrence_table_drives_the_labels():
-    spec = SceneSpec.model_validate({"classes": {
-        "a": {"prob": 1.0, "n_events": ["const", 1], "cooccur": {"b": 1.0, "c": 0.0}},
-        "b": {"prob": 0.0}, "c": {"prob": 0.0}}})
+    one = ["const", 1]
+    spec = SceneSpec.model_validate({**builtin_section("strong#scene"), "classes": {  # the DESED recipe, own table
+        "a": {"prob": 1.0, "n_events": one, "cooccur": {"b": 1.0, "c": 0.0}},
+        "b": {"prob": 0.0, "n_events": one}, "c": {"prob": 0.0, "n_events": one}}})
     rng = np.random.default_rng(1)
     draws = [draw_labels(spec, ["a", "b", "c"], rng) for _ in range(50)]
     assert all(d[0] == "a" and "b" in d and "c" not in d for d in draws)
@@ -56,7 +57,7 @@ def test_builtin_spec_is_the_desed_2021_recipe():
     spec = load_spec(StrongSpec, builtin_spec_path("strong"))
     sc = spec.scene
     assert (spec.counts.train, spec.counts.validation) == (10000, 2500)
-    assert sc.onset.to_scaper() == ("truncnorm", 5.0, 2.0, 0.25, 10.0)
+    assert sc.event_time.to_scaper() == ("truncnorm", 5.0, 2.0, 0.25, 10.0)
     assert sc.snr.to_scaper() == ("uniform", 6, 30) and sc.pitch_shift.to_scaper() == ("uniform", -3, 3)
     assert sc.ref_db == -50 and sc.polyphony_cap == 3 and sc.min_event_s == 0.25 and sc.merge_gap_s == 0.15
     assert len(sc.classes) == 10 and all(set(c.cooccur) <= set(sc.classes) for c in sc.classes.values())

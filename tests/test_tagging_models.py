@@ -51,7 +51,7 @@ def check_forward_backward(model, n_classes, keys=("clip",)):
 
 
 def turpault_model(frozen=False):
-    fe = build_frontend(FrontendSpec(sr=SR, n_fft=256, hop_length=80, n_mels=24))
+    fe = build_frontend(FrontendSpec(sr=SR, n_fft=256, hop_length=80, n_mels=24, compression="log", norm="zscore"))
     net = NetSpec(channels=[4, 4, 4, 130])
     emb = EmbeddingCNN(net)
     return TurpaultModel(fe, emb, Classifier(emb.dim, net.hidden, 3), net.window_s, frozen=frozen)
@@ -106,7 +106,8 @@ def test_turpault_frozen_embeddings_are_cached_until_e_changes():
 
 @pytest.mark.parametrize("fully_conv", [True, False])
 def test_kumar_models_forward_backward(fully_conv):
-    fe = build_frontend(FrontendSpec(sr=SR, scales=[256, 128, 512], hop_length=64, n_mels=24))
+    fe = build_frontend(FrontendSpec(sr=SR, n_fft=1024, scales=[256, 128, 512], hop_length=64, n_mels=24,
+                                     compression="log", norm="zscore"))
     net = KumarNet(KumarNetSpec(channels=[4, 4, 8], fc_channels=8), 24, 3, fully_conv=fully_conv)
     model = KumarModel(fe, net, slat_train_hop=16)
     out = check_forward_backward(model, 3, keys=("clip", "frame", "clip_per_view"))
@@ -168,7 +169,8 @@ def test_wler_equals_slat_slid_at_hop_32(frames):
 
 
 def deshmukh(pooling, **kw):
-    spec = DeshmukhSpec(pooling=pooling, frontend=FrontendSpec(sr=SR, n_fft=512, hop_length=256, n_mels=16),
+    spec = DeshmukhSpec(extends="models/gap", pooling=pooling,
+                        frontend={"extends": "frontends/deshmukh", "sr": SR, "n_fft": 512, "hop_length": 256, "n_mels": 16},
                         encoder={"channels": [4, 8], **kw.pop("encoder", {})}, **kw)
     return DeshmukhModel(build_frontend(spec.frontend), spec, 4)
 

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from sedkit import SedkitError
-from sedkit.specs import Spec, builtin_spec_path, load_spec, read_yaml
+from sedkit.specs import Spec, load_spec
 from sedkit.synth.dynamic.dataset import DynamicMixDataset, ExtraBackground, build_pool, load_rirs
 from sedkit.synth.dynamic.features import augment_features, feature_generator
 from sedkit.synth.dynamic.sources import SourcePool
@@ -46,8 +46,7 @@ def dynamic_spec(aug: AugmentSpec, sr: int, clip_s: float):
     from sedkit.specs import deep_merge
     from sedkit.synth.dynamic.spec import DynamicSpec
 
-    raw = deep_merge(deep_merge(read_yaml(builtin_spec_path("dynamic")), aug.dynamic), {"sample_rate": sr, "clip_s": clip_s})
-    return load_spec(DynamicSpec, data=raw)
+    return load_spec(DynamicSpec, data=deep_merge(aug.dynamic, {"sr": sr, "clip_s": clip_s}))  # over specs/dynamic.yaml
 
 
 def data_soundbank(data_dir: Path) -> Path:

@@ -20,11 +20,11 @@ from sedkit.synth import contract
 class DataSpec(Spec):
     """Which splits to use and how to load clips (the ``data:`` section of a model spec)."""
 
-    train_split: str = "train"
-    val_split: str = "validation"
-    eval_splits: list[str] = ["eval"]  # scored after training when they exist
-    clip_seconds: float | None = None  # pad/crop every clip to this; None keeps each file's length
-    batch_size: int = 24
+    train_split: str
+    val_split: str
+    eval_splits: list[str]  # scored after training when they exist
+    clip_seconds: float | None  # pad/crop every clip to this; None keeps each file's length
+    batch_size: int
     num_workers: int = 0
     cache_seconds: float = 7200.0  # decoded audio kept in memory up to this many seconds per dataset
 

@@ -19,6 +19,8 @@ and cycled as needed. All draws come from the sampler's ``torch.Generator`` (che
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import math
 from pathlib import Path
 
@@ -36,26 +38,28 @@ ROLES = ("synthetic", "weak", "unlabel")
 
 
 class BatchSpec(Spec):
-    synthetic: int = 12
-    weak: int = 12
-    unlabel: int = 24
+    defaults_from: ClassVar[str] = "models/crnn#data.batch"
+    synthetic: int
+    weak: int
+    unlabel: int
 
 
 class SEDDataSpec(Spec):
     """The ``data:`` section of a SED model spec."""
+    defaults_from: ClassVar[str] = "models/crnn#data"
 
-    synthetic: str = "synthetic"  # strong split (a weak split with a <split>_strong.tsv beside it also works)
-    weak: str | None = "weak"
-    unlabel: str | None = "unlabel"
-    batch: BatchSpec = BatchSpec()
-    steps_per_epoch: int | None = None  # None: one pass over the synthetic split
-    val_split: str = "validation"
-    eval_splits: list[str] = ["eval"]
-    clip_seconds: float = 10.0
-    eval_batch_size: int = 24
-    num_workers: int = 0
-    cache_seconds: float = 7200.0
-    augment: AugmentSpec | None = None  # online mixing + augmentation (sedkit.baselines.data.augment); None: off
+    synthetic: str  # strong split (a weak split with a <split>_strong.tsv beside it also works)
+    weak: str | None
+    unlabel: str | None
+    batch: BatchSpec
+    steps_per_epoch: int | None  # None: one pass over the synthetic split
+    val_split: str
+    eval_splits: list[str]
+    clip_seconds: float
+    eval_batch_size: int
+    num_workers: int
+    cache_seconds: float
+    augment: AugmentSpec | None  # online mixing + augmentation (sedkit.baselines.data.augment); None: off
 
 
 def n_out_frames(n_samples: int, hop_length: int, time_pool: int) -> int:

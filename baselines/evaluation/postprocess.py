@@ -15,7 +15,7 @@ array with ``timestamps (T+1,)``. Three kinds (``sedkit eval --postprocess``):
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -28,20 +28,22 @@ EPS = 1e-7
 
 
 class HMMConfig(Spec):
-    n_calls: int = 200  # event-F1 evaluations in the search
-    n_silence: int = 10  # distinct shared-silence values tried (n_calls // n_silence event vectors each)
-    stay_min: float = 0.5  # self-loop probabilities are searched in [stay_min, stay_max], log-uniform in 1 - p
-    stay_max: float = 0.9999
-    min_frames: int = 3  # events of this many frames or fewer are deleted after decoding
-    merge_gap_s: float = 0.0  # same-class events closer than this are merged (0: only overlapping/touching)
-    n_thresholds: int = 50  # decision thresholds for the PSDS scores of HMM output
-    seed: int = 0
+    defaults_from: ClassVar[str] = "models/crnn#postprocess.hmm"
+    n_calls: int  # event-F1 evaluations in the search
+    n_silence: int  # distinct shared-silence values tried (n_calls // n_silence event vectors each)
+    stay_min: float  # self-loop probabilities are searched in [stay_min, stay_max], log-uniform in 1 - p
+    stay_max: float
+    min_frames: int  # events of this many frames or fewer are deleted after decoding
+    merge_gap_s: float  # same-class events closer than this are merged (0: only overlapping/touching)
+    n_thresholds: int  # decision thresholds for the PSDS scores of HMM output
+    seed: int
 
 
 class PostprocessConfig(Spec):
-    threshold: float = 0.5
-    median: int | list[int] = 7  # frames; one for all classes or one per class
-    hmm: HMMConfig = HMMConfig()
+    defaults_from: ClassVar[str] = "models/crnn#postprocess"
+    threshold: float
+    median: int | list[int]  # frames; one for all classes or one per class
+    hmm: HMMConfig
 
 
 # ---------------------------------------------------------------- arrays <-> sed_scores_eval frames

@@ -17,12 +17,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
+from pydantic import model_validator
 from torch import nn
 
 from sedkit.specs import Spec
@@ -38,10 +38,11 @@ from sedkit.baselines.trainer import TrainSpec, to_device
 
 
 class EncoderSpec(Spec):
-    channels: list[int] = [32, 64, 128, 256]
-    dilations: list[int] | None = None  # per block; None = no dilation
-    pool_kernel: int = 3
-    pool_stride: list[int] = [1, 1]  # (time, frequency) stride of each block's average pooling
+    defaults_from: ClassVar[str] = "models/gap#encoder"
+    channels: list[int]
+    dilations: list[int] | None  # per block; None = no dilation
+    pool_kernel: int
+    pool_stride: list[int]  # (time, frequency) stride of each block's average pooling
 
     @model_validator(mode="after")
     def _check(self):
@@ -52,14 +53,17 @@ class EncoderSpec(Spec):
 
 class DeshmukhSpec(Spec):
     pooling: Literal["gap", "gmp", "gwrp", "ap", "2ap"]
-    frontend: FrontendSpec = Field(default_factory=lambda: FrontendSpec(preset="deshmukh"))
-    data: DataSpec = DataSpec(clip_seconds=10.0)
-    encoder: EncoderSpec = EncoderSpec()
-    gwrp_decay: float = 0.9998  # weight of the k-th largest value is decay^k
-    aux_decoder: bool = False
-    aux_alpha: float = 0.001
-    train: TrainSpec = TrainSpec()
-    figures: int = 4  # clips of each scored split drawn as PNGs
+    frontend: FrontendSpec
+    data: DataSpec
+    encoder: EncoderSpec
+    gwrp_decay: float  # weight of the k-th largest value is decay^k
+    aux_decoder: bool
+    aux_alpha: float
+    train: TrainSpec
+    figures: int  # clips of each scored split drawn as PNGs
+
+
+SPEC = DeshmukhSpec  # validates specs/models/<name>.yaml for this module's models
 
 
 def conv_block(c_in: int, c_out: int, dilation: int = 1) -> nn.Sequential:

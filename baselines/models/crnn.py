@@ -14,6 +14,8 @@ three heads (F1, F2, Ft) on one extractor. Input features are ``(B, channels, T,
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import math
 
 import torch
@@ -26,16 +28,17 @@ from sedkit.specs import Spec
 
 class CRNNConfig(Spec):
     """Architecture hyper-parameters (the ``net:`` block of a model spec)."""
+    defaults_from: ClassVar[str] = "models/crnn#net"
 
-    filters: list[int] = [16, 32, 64, 128, 128, 128, 128]
-    pooling: list[tuple[int, int]] = [(2, 2), (2, 2), (1, 2), (1, 2), (1, 2), (1, 2), (1, 2)]  # (time, freq)
-    kernel: int = 3
-    dropout: float = 0.5
-    rnn_hidden: int = 128
-    rnn_layers: int = 2
-    rnn_dropout: float = 0.0
-    head_dropout: float = 0.5
-    head_hidden: int = 0  # >0: a hidden layer in each head (its weights are the "first layer" of a labeler)
+    filters: list[int]
+    pooling: list[tuple[int, int]]  # (time, freq)
+    kernel: int
+    dropout: float
+    rnn_hidden: int
+    rnn_layers: int
+    rnn_dropout: float
+    head_dropout: float
+    head_hidden: int  # >0: a hidden layer in each head (its weights are the "first layer" of a labeler)
 
     @field_validator("pooling")
     @classmethod

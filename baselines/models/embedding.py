@@ -15,11 +15,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import model_validator
 from torch import nn
 
 from sedkit.specs import Spec
@@ -33,37 +33,51 @@ from sedkit.baselines.trainer import TrainSpec
 
 
 class NetSpec(Spec):
-    channels: list[int] = [32, 64, 128, 130]  # one conv layer each; the last is the embedding size
-    kernel: int = 3
-    pool_freq: int = 2
-    dropout: float = 0.2
-    window_s: float = 0.2
-    hidden: int = 32  # classifier G
+    defaults_from: ClassVar[str] = "models/classifier#net"
+    channels: list[int]  # one conv layer each; the last is the embedding size
+    kernel: int
+    pool_freq: int
+    dropout: float
+    window_s: float
+    hidden: int  # classifier G
 
 
 class TripletSpec(Spec):
-    margin: float = 0.5
-    semi_hard: bool = False
-    normalize: bool = True
-    batch_size: int = 16  # anchors per batch (each with a positive and a negative)
+    defaults_from: ClassVar[str] = "models/triplet#triplet"
+    margin: float
+    semi_hard: bool
+    normalize: bool
+    batch_size: int  # anchors per batch (each with a positive and a negative)
 
 
 class ProtoSpec(Spec):
-    n_way: int | None = None  # classes per episode; None = all classes (J = K)
-    n_support: int = 5
-    n_query: int = 5
-    episodes_per_epoch: int | None = None  # None = labelled clips / (n_way * (n_support + n_query))
+    defaults_from: ClassVar[str] = "models/proto#proto"
+    n_way: int | None  # classes per episode; None = all classes (J = K)
+    n_support: int
+    n_query: int
+    episodes_per_epoch: int | None  # None = labelled clips / (n_way * (n_support + n_query))
 
 
 class TurpaultSpec(Spec):
     method: Literal["classifier", "triplet", "proto"]
-    frontend: FrontendSpec = Field(default_factory=lambda: FrontendSpec(preset="turpault"))
-    data: DataSpec = DataSpec()
-    net: NetSpec = NetSpec()
-    train: TrainSpec = TrainSpec()  # end-to-end classifier, or G on frozen embeddings
-    embedding_train: TrainSpec = TrainSpec()  # triplet / proto embedding stage
-    triplet: TripletSpec = TripletSpec()
-    proto: ProtoSpec = ProtoSpec()
+    frontend: FrontendSpec
+    data: DataSpec
+    net: NetSpec
+    train: TrainSpec  # end-to-end classifier, or G on frozen embeddings
+    # the embedding stage of triplet / proto (each needs its own section and embedding_train)
+    embedding_train: TrainSpec | None = None
+    triplet: TripletSpec | None = None
+    proto: ProtoSpec | None = None
+
+    @model_validator(mode="after")
+    def _stage(self):
+        for need in ((self.method, "embedding_train") if self.method != "classifier" else ()):
+            if getattr(self, need) is None:
+                raise ValueError(f"method {self.method} needs a '{need}' section")
+        return self
+
+
+SPEC = TurpaultSpec  # validates specs/models/<name>.yaml for this module's models
 
 
 class EmbeddingCNN(nn.Module):

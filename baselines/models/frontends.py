@@ -11,13 +11,14 @@
 Every front-end returns ``(batch, channels, frames, mels)``. Channels are 1 for (log-)mel and PCEN, the number of
 layers for parallel PCEN, the number of FFT sizes for multi-scale mel.
 
-The configuration is a :class:`FrontendSpec` (a ``frontend:`` mapping inside a model spec). Its optional
-``preset`` names a file ``specs/frontends/<preset>.yaml`` whose keys are the defaults; the other keys override it.
+The configuration is a :class:`FrontendSpec` (a ``frontend:`` mapping inside a model spec). It either states every
+value or starts from a paper's front end with ``extends: frontends/<name>`` (``specs/frontends/<name>.yaml``; see
+:func:`sedkit.specs.inherit`), its own keys overriding that file's.
 """
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import ClassVar, Literal
 
 import librosa
 import numpy as np
@@ -26,51 +27,48 @@ from pydantic import model_validator
 from torch import nn
 
 from sedkit import SedkitError
-from sedkit.specs import Spec, builtin_spec_path, read_yaml
+from sedkit.specs import Spec
 
 
 class PCENSpec(Spec):
     """Per-channel energy normalisation, eq. (3) of Cornell et al.; ``time_constant`` (s) sets the smoother."""
+    defaults_from: ClassVar[str] = "frontends/pcen1#pcen"
 
-    eps: float = 1e-6
-    alpha: float = 0.98
-    delta: float = 2.0
-    r: float = 0.5
-    time_constant: float = 0.4
-    trainable: bool = False
+    eps: float
+    alpha: float
+    delta: float
+    r: float
+    time_constant: float
+    trainable: bool
 
 
 class PPCENSpec(Spec):
     """Parallel PCEN: ``layers`` PCEN layers; each smooths with a learned mix of the fixed ``smoothers``."""
+    defaults_from: ClassVar[str] = "frontends/ppcen_mel#ppcen"
 
-    layers: int = 2
-    smoothers: list[float] = [0.015, 0.25]
-    eps: float = 1e-6
-    alpha: float = 0.8
-    delta: float = 2.0
-    r: float = 0.5
+    layers: int
+    smoothers: list[float]
+    eps: float
+    alpha: float
+    delta: float
+    r: float
 
 
 class FrontendSpec(Spec):
-    preset: str | None = None
-    sr: int = 16000
-    n_fft: int = 1024
-    win_length: int | None = None
-    hop_length: int = 256
-    n_mels: int = 64
+    sr: int
+    n_fft: int
+    hop_length: int
+    n_mels: int
+    compression: Literal["log", "none", "pcen", "ppcen"]
+    norm: Literal["none", "zscore", "minmax"]
+    # optional: None / 0 / "mel" mean "not used" or the plain choice
+    win_length: int | None = None  # None: n_fft
     fmin: float = 0.0
-    fmax: float | None = None
+    fmax: float | None = None  # None: sr / 2
     scales: list[int] | None = None  # multi-scale mel: these FFT sizes (window = FFT size), one channel each
-    compression: Literal["log", "none", "pcen", "ppcen"] = "log"
     pcen_input: Literal["mel", "logmel"] = "mel"  # what PCEN / parallel PCEN is applied to
-    pcen: PCENSpec = PCENSpec()
-    ppcen: PPCENSpec = PPCENSpec()
-    norm: Literal["none", "zscore", "minmax"] = "zscore"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _apply_preset(cls, v):
-        return expand_preset(v) if isinstance(v, dict) else v
+    pcen: PCENSpec | None = None  # needed by compression: pcen
+    ppcen: PPCENSpec | None = None  # needed by compression: ppcen
 
     @model_validator(mode="after")
     def _check(self):
@@ -80,20 +78,10 @@ class FrontendSpec(Spec):
             raise ValueError(f"win_length ({self.win_length}) is longer than n_fft ({self.n_fft})")
         if self.fmax is not None and self.fmax > self.sr / 2:
             raise ValueError(f"fmax ({self.fmax}) is above the Nyquist frequency ({self.sr / 2})")
+        for kind in ("pcen", "ppcen"):
+            if self.compression == kind and getattr(self, kind) is None:
+                raise ValueError(f"compression: {kind} needs a '{kind}' section")
         return self
-
-
-def expand_preset(v: dict, depth: int = 0) -> dict:
-    """Merge ``v`` over the preset it names (presets may name presets); ``v``'s own keys win."""
-    if not v.get("preset"):
-        return v
-    if depth > 8:
-        raise SedkitError(f"front-end preset {v['preset']!r}: presets nest too deeply (a cycle?)")
-    base = expand_preset(read_yaml(builtin_spec_path(f"frontends/{v['preset']}")), depth + 1)
-    out = dict(base)
-    for k, sub in v.items():
-        out[k] = {**base[k], **sub} if isinstance(sub, dict) and isinstance(base.get(k), dict) else sub
-    return out
 
 
 def db(x: torch.Tensor, amin: float = 1e-10) -> torch.Tensor:

@@ -17,11 +17,11 @@ along time) makes the two exactly equal; the segment is then the receptive field
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import model_validator
 from torch import nn
 
 from sedkit import SedkitError
@@ -36,24 +36,34 @@ from sedkit.baselines.trainer import TrainSpec
 
 
 class KumarNetSpec(Spec):
-    channels: list[int] = [96, 128, 128, 256, 256]
-    fc_channels: int = 256
-    fc_frames: int = 4  # time extent of FCv1 (4x4 in the paper; the frequency extent is what is left of the mels)
-    dropout: float = 0.5
-    time_padding: Literal["same", "valid"] = "same"
+    defaults_from: ClassVar[str] = "models/wler#net"
+    channels: list[int]
+    fc_channels: int
+    fc_frames: int  # time extent of FCv1 (4x4 in the paper; the frequency extent is what is left of the mels)
+    dropout: float
+    time_padding: Literal["same", "valid"]
     # weight init of the convolutions and FC layers: torch's default (kaiming_uniform with a = sqrt(5): each
     # ReLU block shrinks the activations ~2.4x, so 5 blocks without normalisation start near the sigmoid's bias
     # and sit at the class prior for many epochs), or He (kaiming_normal for ReLU, zero biases)
-    init: Literal["torch", "he"] = "torch"
+    init: Literal["torch", "he"]
 
 
 class KumarSpec(Spec):
     method: Literal["wler", "slat"]
-    frontend: FrontendSpec = Field(default_factory=lambda: FrontendSpec(preset="kumar"))
-    data: DataSpec = DataSpec()
-    net: KumarNetSpec = KumarNetSpec()
-    train: TrainSpec = TrainSpec()
-    slat_train_hop: int = 64  # hop (frames) between the training segments of SLAT
+    frontend: FrontendSpec
+    data: DataSpec
+    net: KumarNetSpec
+    train: TrainSpec
+    slat_train_hop: int | None = None  # hop (frames) between the training segments of SLAT (needed by method slat)
+
+    @model_validator(mode="after")
+    def _slat(self):
+        if self.method == "slat" and self.slat_train_hop is None:
+            raise ValueError("method slat needs slat_train_hop")
+        return self
+
+
+SPEC = KumarSpec  # validates specs/models/<name>.yaml for this module's models
 
 
 class KumarNet(nn.Module):

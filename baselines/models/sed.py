@@ -5,8 +5,8 @@ A SED model spec (``specs/models/crnn*.yaml``, ``specs/models/tri-training*.yaml
 ``net`` (:class:`~sedkit.baselines.models.crnn.CRNNConfig`),
 ``strategy`` (:class:`~sedkit.baselines.strategies.sed.StrategySpec`), ``data``
 (:class:`~sedkit.baselines.data.sed.SEDDataSpec`), ``train`` (:class:`~sedkit.baselines.trainer.TrainSpec`) and
-``postprocess`` (:class:`~sedkit.baselines.evaluation.postprocess.PostprocessConfig`). ``base: <model>`` starts from another
-built-in model spec and overrides it key by key.
+``postprocess`` (:class:`~sedkit.baselines.evaluation.postprocess.PostprocessConfig`). ``extends: models/<model>`` starts from
+another built-in model spec and overrides it key by key (:func:`sedkit.specs.inherit`).
 
 Evaluation of a split (``sedkit train`` after training, ``sedkit eval --postprocess none|median|hmm``): predict,
 write ``predictions/<split>/`` (clip scores, sed_scores_eval frame score files), read the score files back, post-process
@@ -39,37 +39,27 @@ from sedkit.baselines.evaluation.sed import evaluate_scores, event_segment_f1, q
 from sedkit.baselines.strategies.sed import CRNNStrategy, StrategySpec
 from sedkit.baselines.trainer import TrainSpec
 from sedkit.baselines.strategies.tri_training import TriTrainingStrategy
-from sedkit.specs import Spec, builtin_spec_path, load_spec, read_yaml, resolved
+from sedkit.specs import Spec, load_spec, resolved
 from sedkit.synth.io import atomic_write_json
 
 EVALUATE = "sedkit.baselines.models.sed:evaluate"
 
 
 class SEDModelSpec(Spec):
-    description: str = ""
-    frontend: FrontendSpec = FrontendSpec(sr=16000, n_fft=2048, hop_length=256, n_mels=128, norm="minmax")
-    net: CRNNConfig = CRNNConfig()
-    strategy: StrategySpec = StrategySpec()
-    data: SEDDataSpec = SEDDataSpec()
-    train: TrainSpec = TrainSpec()
-    postprocess: PostprocessConfig = PostprocessConfig()
+    description: str
+    frontend: FrontendSpec
+    net: CRNNConfig
+    strategy: StrategySpec
+    data: SEDDataSpec
+    train: TrainSpec
+    postprocess: PostprocessConfig
 
 
-def with_base(cfg: dict, seen: tuple[str, ...] = ()) -> dict:
-    """Resolve ``base: <model>`` (recursively): the base model's spec overridden by ``cfg``."""
-    from sedkit.specs import deep_merge
-
-    cfg = dict(cfg)
-    base = cfg.pop("base", None)
-    if base is None:
-        return cfg
-    if base in seen:
-        raise SedkitError(f"model spec 'base' chain loops: {' -> '.join([*seen, base])}")
-    return deep_merge(with_base(read_yaml(builtin_spec_path(f"models/{base}")), (*seen, base)), cfg)
+SPEC = SEDModelSpec  # validates specs/models/<name>.yaml for this module's models
 
 
 def build(cfg: dict, data_dir: Path, device, training: bool = True) -> ModelEntry:
-    spec = load_spec(SEDModelSpec, data=with_base(cfg))
+    spec = load_spec(SEDModelSpec, data=cfg)
     fe = spec.frontend
     data = SEDData(data_dir, spec.data, fe.sr, fe.hop_length, spec.net.time_pool, spec.train.seed)
     classes = data.classes

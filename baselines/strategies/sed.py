@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -35,37 +35,41 @@ from sedkit.specs import Spec
 
 
 class MeanTeacherSpec(Spec):
-    enabled: bool = False
-    ema: float = 0.999
-    consistency_max: float = 2.0
-    predict_with: Literal["teacher", "student"] = "teacher"
+    defaults_from: ClassVar[str] = "models/crnn#strategy.mean_teacher"
+    enabled: bool
+    ema: float
+    consistency_max: float
+    predict_with: Literal["teacher", "student"]
 
 
 class AdversarialSpec(Spec):
-    scheme: Literal["none", "grl", "two_step"] = "none"
-    mode: Literal["whole", "time"] = "time"  # Adv.whole: one decision per clip; Adv.time: one per frame
-    alpha: float = 1.0  # GRL weight (Park et al. eq. 5)
-    lam: float = 0.1  # two-step lambda (Cornell et al. eqs. 1-2)
-    tap: Literal["cnn", "rnn"] = "rnn"  # which features the domain classifier sees
-    hidden: int = 64
-    dropout: float = 0.2
+    defaults_from: ClassVar[str] = "models/crnn#strategy.adversarial"
+    scheme: Literal["none", "grl", "two_step"]
+    mode: Literal["whole", "time"]  # Adv.whole: one decision per clip; Adv.time: one per frame
+    alpha: float  # GRL weight (Park et al. eq. 5)
+    lam: float  # two-step lambda (Cornell et al. eqs. 1-2)
+    tap: Literal["cnn", "rnn"]  # which features the domain classifier sees
+    hidden: int
+    dropout: float
 
 
 class TriTrainingSpec(Spec):
-    phase1_epochs: int = 10  # Algorithm 1: epochs of phase 1; the remaining epochs are phase 2
-    reg_lambda: float = 1.0  # eq. 8 weight of |cos(W_F1, W_F2)|
-    threshold: float = 0.5  # decision threshold of a labeler
-    confidence: float = 0.5  # both labelers need max(p, 1 - p) >= this (0.5: agreement alone decides)
+    defaults_from: ClassVar[str] = "models/crnn#strategy.tri_training"
+    phase1_epochs: int  # Algorithm 1: epochs of phase 1; the remaining epochs are phase 2
+    reg_lambda: float  # eq. 8 weight of |cos(W_F1, W_F2)|
+    threshold: float  # decision threshold of a labeler
+    confidence: float  # both labelers need max(p, 1 - p) >= this (0.5: agreement alone decides)
 
 
 class StrategySpec(Spec):
     """The ``strategy:`` section of a SED model spec."""
+    defaults_from: ClassVar[str] = "models/crnn#strategy"
 
-    kind: Literal["crnn", "tri_training"] = "crnn"
-    rampup_epochs: float = 50.0
-    mean_teacher: MeanTeacherSpec = MeanTeacherSpec()
-    adversarial: AdversarialSpec = AdversarialSpec()
-    tri_training: TriTrainingSpec = TriTrainingSpec()
+    kind: Literal["crnn", "tri_training"]
+    rampup_epochs: float
+    mean_teacher: MeanTeacherSpec
+    adversarial: AdversarialSpec
+    tri_training: TriTrainingSpec
 
 
 def ramp(step: int, total_steps: float) -> float:

@@ -149,7 +149,7 @@ class SuiteSpec(Spec):
     paper: str  # citation of the paper
     paper_file: str | None = None  # its text in the shared papers folder
     description: str = ""
-    seeds: int = Field(3, ge=1)
+    seeds: int = Field(ge=1)
     datasets: dict[str, DatasetEntry]
     models: dict[str, ModelRef]
     tables: list[Table]

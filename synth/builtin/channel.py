@@ -14,6 +14,7 @@ from scipy import signal
 
 from sedkit import SedkitError
 from sedkit.synth.builtin import dsp
+from sedkit.synth.dynamic.transforms import compressor_gain_db
 from sedkit.synth.rng import item_rng
 
 N_ROOMS = 8
@@ -43,12 +44,12 @@ def rir_set(sr: int, set_seed: int = 0) -> tuple[np.ndarray, ...]:
 
 def compress(x: np.ndarray, sr: int, threshold_db: float, ratio: float, attack_s: float = 0.005,
              release_s: float = 0.08) -> np.ndarray:
-    """Feed-forward compressor on an RMS envelope (one-pole smoothing), threshold relative to full scale."""
+    """Feed-forward compressor: a one-pole smoothed power envelope (the recorded-like channel's detector) through
+    sedkit's one compression curve (:func:`~sedkit.synth.dynamic.transforms.compressor_gain_db`), threshold
+    relative to full scale."""
     a = np.exp(-1.0 / (sr * (attack_s + release_s) / 2))
-    env = np.sqrt(np.maximum(signal.lfilter([1 - a], [1, -a], x * x), 1e-12))
-    over = np.maximum(20 * np.log10(env) - threshold_db, 0)
-    gain_db = -over * (1 - 1 / ratio)
-    return x * 10 ** (gain_db / 20)
+    env_power = signal.lfilter([1 - a], [1, -a], x * x)
+    return x * 10 ** (compressor_gain_db(np, env_power, 1.0, threshold_db, ratio) / 20)
 
 
 def render_channel(x: np.ndarray, sr: int, rng: np.random.Generator, strength: float) -> np.ndarray:

@@ -5,6 +5,8 @@ depend only on (seed, label, group number): the bank is byte-identical whatever 
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,13 +30,14 @@ class ScaleSpec(Spec):
     groups: Triple
     backgrounds: Triple
     background_groups: Triple
-    max_duration_s: float = 10.0
+    max_duration_s: float
 
 
 class BankSpec(Spec):
-    sample_rate: int = 44100
+    defaults_from: ClassVar[str] = "builtin"  # every value: specs/builtin.yaml
+    sr: int
     level_db: tuple[float, float]
-    level_jitter_db: float = 3.0
+    level_jitter_db: float
     background_level_db: tuple[float, float]
     background_s: tuple[float, float]
     durations: dict[str, tuple[float, float, float, float]]
@@ -124,7 +127,7 @@ class Context:
 def make_item(ctx: Context, item: Item) -> dict:
     """Render and write one planned file; returns its index row as metadata."""
     e = ctx.entries[item.index]
-    sr = ctx.spec.sample_rate
+    sr = ctx.spec.sr
     rng = item_rng(ctx.seed, "builtin", e.role, e.label, e.split, e.number)
     n = int(round(duration_of(rng, ctx.spec, ctx.scale, e) * sr))
     fams = events.FAMILIES if e.role == "foreground" else backgrounds.FAMILIES

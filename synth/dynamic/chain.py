@@ -94,7 +94,7 @@ def draw_chain(rng: np.random.Generator, spec: EffectsSpec, n: int, sr: int) -> 
 
 def process_source(x: np.ndarray, sd, spec: DynamicSpec, rirs) -> np.ndarray:
     """RIR (wet/dry), the effect chain and the gain to the drawn level, on one dry excerpt."""
-    sr = spec.sample_rate
+    sr = spec.sr
     y = np.asarray(x, dtype=np.float64)
     if sd.rir is not None:
         y = (1 - sd.wet) * y + sd.wet * fftconvolve(y, rirs.kernels[sd.rir].astype(np.float64))[:len(y)]

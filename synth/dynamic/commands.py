@@ -28,11 +28,11 @@ def write_preview(out: str | Path, n: int, spec, pool, rirs=None, seed: int = 0,
     for i in range(n):
         name = f"mix_{i:03d}.wav"
         x = batch.audio[i].cpu().numpy()
-        audio.write(safe_join(out, f"audio/preview/{name}"), x, spec.sample_rate)
-        durations[name] = len(x) / spec.sample_rate
+        audio.write(safe_join(out, f"audio/preview/{name}"), x, spec.sr)
+        durations[name] = len(x) / spec.sr
         events += [{"filename": name, "onset": on, "offset": off, "event_label": lab} for on, off, lab in batch.events[i]]
         png = f"mix_{i:03d}.png"
-        spectrogram_png(safe_join(out, png), x, spec.sample_rate, batch.events[i], f"{name} (seed {seed}, item {i})")
+        spectrogram_png(safe_join(out, png), x, spec.sr, batch.events[i], f"{name} (seed {seed}, item {i})")
         images.append((name, png))
         draws.append(batch.draws[i].to_dict())
     write_strong_tsv(safe_join(out, "metadata/preview.tsv"), events)

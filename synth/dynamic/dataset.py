@@ -41,7 +41,7 @@ def build_pool(spec: DynamicSpec, soundbank: str | Path | None = None, strong_di
 
 
 def load_rirs(spec: DynamicSpec, root: str | Path | None) -> RirBank | None:
-    return RirBank.load(root, spec.sample_rate, spec.rir.max_s) if root is not None else None
+    return RirBank.load(root, spec.sr, spec.rir.max_s) if root is not None else None
 
 
 class CachedSources(Dataset):
@@ -54,7 +54,7 @@ class CachedSources(Dataset):
     @property
     def cache(self) -> AudioCache:
         if self._cache is None:
-            self._cache = AudioCache(self.spec.sample_rate, self.spec.cache_mb << 20, self.spec.effects.pitch_shift.method)
+            self._cache = AudioCache(self.spec.sr, self.spec.cache_mb << 20, self.spec.effects.pitch_shift.method)
         return self._cache
 
     def __getstate__(self):
@@ -125,7 +125,7 @@ def draw_loader(ds: DynamicMixDataset, batch_size: int, num_workers: int = 0, **
 
 
 class ExtraBackground(CachedSources):
-    """The items of ``clips`` (dicts whose ``audio`` is at ``spec.sample_rate``), each given an extra background from
+    """The items of ``clips`` (dicts whose ``audio`` is at ``spec.sr``), each given an extra background from
     ``backgrounds`` with probability ``spec.extra_background.p``; draws keyed by (seed, name, epoch, index). With
     ``record``, an item also says which background it got (``extra_background``: its key, or None). Training wraps
     its weak and unlabelled roles in it (:mod:`sedkit.baselines.data.augment`)."""
@@ -193,7 +193,7 @@ class ExtraBackgroundDataset(ExtraBackground):
 
     def __init__(self, spec: DynamicSpec, data_dir: str | Path, split: str, backgrounds: SourcePool,
                  classes: list[str] | None = None, seed: int = 0):
-        clips = DataDirClips(data_dir, split, spec.sample_rate, classes)
+        clips = DataDirClips(data_dir, split, spec.sr, classes)
         super().__init__(clips, spec, backgrounds, seed, name=split)
         self.classes = clips.classes
 
@@ -202,7 +202,7 @@ def add_background(x: np.ndarray, spec: DynamicSpec, backgrounds: SourcePool, ca
                    rng: np.random.Generator) -> tuple[np.ndarray, str | None]:
     """With probability ``spec.extra_background.p``, ``x`` plus a random excerpt of a random background at
     ``level_db`` relative to the RMS of ``x``; returns the clip and the background's key (None: none added)."""
-    sr, eb = spec.sample_rate, spec.extra_background
+    sr, eb = spec.sr, spec.extra_background
     if not backgrounds.bg or rng.random() >= eb.p:
         return x, None
     ref = backgrounds.bg[int(rng.integers(len(backgrounds.bg)))]

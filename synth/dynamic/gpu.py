@@ -57,7 +57,7 @@ class BatchMixer:
         self._rir_spectra: dict[int, torch.Tensor] = {}
         self._spectra: dict = {}
         self.spectrum_cache_bytes = spectrum_cache_mb << 20
-        self.filter_len = max(1, int(round(spec.effects.filter_ir_s * spec.sample_rate)))
+        self.filter_len = max(1, int(round(spec.effects.filter_ir_s * spec.sr)))
 
     # ------------------------------------------------------------ public
 
@@ -148,7 +148,7 @@ class BatchMixer:
         returns the number of spectra stored."""
         if self.rirs is None:
             return 0
-        sr = self.spec.sample_rate
+        sr = self.spec.sr
         max_ev = min(self.spec.n_samples, int(round(self.spec.max_event_s * sr)))
         todo = []
         for ref in ds.pool.fg:
@@ -189,7 +189,7 @@ class BatchMixer:
     # ------------------------------------------------------------ effects: (x, params, lengths, key) -> x
 
     def _filter(self, name, x, params, lengths, key):
-        sr, n_ir = self.spec.sample_rate, self.filter_len
+        sr, n_ir = self.spec.sr, self.filter_len
         soses = [make_transform(name, self.spec.effects).sos(sr, p["cutoff_hz"], p["rolloff_db"]) for p in params]
         if self.filters == "iir":
             host = x.cpu().numpy()
@@ -220,7 +220,7 @@ class BatchMixer:
     def _bursts(self, x, params, lengths, values):
         """Add every burst of every row in one scatter; ``values(pairs, rep, n)`` gives the unit signal, where
         ``pairs`` lists (row, burst) and ``rep`` maps each burst sample to its pair."""
-        sr = self.spec.sample_rate
+        sr = self.spec.sr
         pairs = [(j, k) for j, p in enumerate(params) for k in range(len(p["start"]))]
         ln = np.array([params[j]["length"][k] for j, k in pairs])
         st = np.array([params[j]["start"][k] for j, k in pairs])
@@ -241,7 +241,7 @@ class BatchMixer:
         return self._bursts(x, params, lengths, values)
 
     def _sine_bursts(self, x, params, lengths, key):
-        sr = self.spec.sample_rate
+        sr = self.spec.sr
 
         def values(pairs, rep, n):
             f = np.array([params[j]["freq_hz"][k] for j, k in pairs])[rep]
@@ -253,7 +253,7 @@ class BatchMixer:
     def _comb(self, x, params, lengths, key):
         col = lambda name: torch.tensor([p[name] for p in params], dtype=torch.float64, device=self.device)[:, None]  # noqa: E731
         n = torch.arange(x.shape[1], device=self.device, dtype=torch.float64)[None, :]
-        pos = n - comb_delay(torch, n, self.spec.sample_rate, col("delay_ms"), col("depth_ms"), col("rate_hz"), col("phase"))
+        pos = n - comb_delay(torch, n, self.spec.sr, col("delay_ms"), col("depth_ms"), col("rate_hz"), col("phase"))
         i0 = torch.floor(pos)
         frac = (pos - i0).float()
         i0 = i0.long()

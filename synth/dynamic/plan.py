@@ -78,14 +78,14 @@ def _process(spec: DynamicSpec, rng: np.random.Generator, sd: SourceDraw, n_rirs
     if n_rirs and rng.random() < spec.rir.p:
         sd.rir = int(rng.integers(n_rirs))
         sd.wet = float(np.clip(spec.rir.wet.sample(rng), 0.0, 1.0))
-    chain = draw_chain(rng, spec.effects, sd.length, spec.sample_rate)
+    chain = draw_chain(rng, spec.effects, sd.length, spec.sr)
     sd.pitch_cents = next((p["cents"] for name, p in chain if name == "pitch_shift"), None)
     sd.effects = [(name, p) for name, p in chain if name != "pitch_shift"]
 
 
 def draw_item(spec: DynamicSpec, pool: SourcePool, n_rirs: int, seed: int, epoch: int, index: int) -> ItemDraw:
     rng = item_generator(seed, spec.split, epoch, index)
-    sr, n_clip = spec.sample_rate, spec.n_samples
+    sr, n_clip = spec.sr, spec.n_samples
     max_ev = min(n_clip, int(round(spec.max_event_s * sr)))
     sources = []
     n_fg = int(rng.integers(spec.n_events[0], spec.n_events[1] + 1))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import field_validator, model_validator
 
@@ -22,12 +22,12 @@ class LevelsSpec(Spec):
     Levels are RMS dBFS of each processed source before the mixture is peak-normalised.
     """
 
-    variant: Literal["paper", "authors"] = "paper"
+    variant: Literal["paper", "authors"]
     paper: LevelDists
     authors: LevelDists
-    fg_clip_db: tuple[float, float] = (-45.0, 0.0)
-    bg_floor_db: float = -50.0
-    bg_max_above_min_fg_db: float = 5.0
+    fg_clip_db: tuple[float, float]
+    bg_floor_db: float
+    bg_max_above_min_fg_db: float
 
     @property
     def dists(self) -> LevelDists:
@@ -35,9 +35,9 @@ class LevelsSpec(Spec):
 
 
 class RirSpec(Spec):
-    p: float = 0.5                 # probability that a source is convolved with a RIR (when a bank is given)
-    wet: Dist = Dist.model_validate(["uniform", 0.6, 1.0])   # kernel = (1 - wet) * dirac + wet * rir
-    max_s: float = 1.0             # RIRs are cut to this length (after trimming the pre-delay)
+    p: float                 # probability that a source is convolved with a RIR (when a bank is given)
+    wet: Dist   # kernel = (1 - wet) * dirac + wet * rir
+    max_s: float             # RIRs are cut to this length (after trimming the pre-delay)
 
     @field_validator("p")
     @classmethod
@@ -72,7 +72,7 @@ class CompressionSpec(Spec):
 
 class PitchSpec(Spec):
     cents: Dist                    # a discrete set lets shifted sources be cached
-    method: Literal["signalsmith_stretch", "librosa_phase_vocoder"] = "signalsmith_stretch"
+    method: Literal["signalsmith_stretch", "librosa_phase_vocoder"]
 
 
 class FilterSpec(Spec):
@@ -82,8 +82,8 @@ class FilterSpec(Spec):
 
 class EffectsSpec(Spec):
     count: Dist                    # chain length, drawn per source; effects are drawn without replacement
-    pool: list[str] = list(EFFECTS)
-    filter_ir_s: float = 0.5       # the device path applies filters as their impulse response cut to this length
+    pool: list[str]
+    filter_ir_s: float       # the device path applies filters as their impulse response cut to this length
     noise_bursts: NoiseBurstsSpec
     sine_bursts: SineBurstsSpec
     comb: CombSpec
@@ -108,12 +108,12 @@ class EffectsSpec(Spec):
 
 
 class FeatureAugSpec(Spec):
-    p_noise: float = 1.0
+    p_noise: float
     snr_db: Dist                   # Gaussian noise added to the features at this SNR
-    time_masks: int = 2
-    time_mask_max: int = 20        # frames
-    freq_masks: int = 2
-    freq_mask_max: int = 8         # bins
+    time_masks: int
+    time_mask_max: int        # frames
+    freq_masks: int
+    freq_mask_max: int         # bins
 
     @field_validator("snr_db")
     @classmethod
@@ -124,23 +124,24 @@ class FeatureAugSpec(Spec):
 
 
 class ExtraBackgroundSpec(Spec):
-    p: float = 0.5
+    p: float
     level_db: Dist                 # extra background RMS relative to the clip RMS
 
 
 class DynamicSpec(Spec):
-    sample_rate: int = 16000
-    clip_s: float = 10.0
-    frame_rate: float = 62.5       # frames per second of the target matrix (16 kHz / hop 256)
-    split: Literal["train", "validation", "eval"] = "train"
-    n_events: tuple[int, int] = (1, 5)   # foregrounds per clip, uniform integers in [min, max]
-    class_balanced: bool = True    # draw a class first, then a file of that class
-    max_event_s: float = 10.0      # longer foregrounds are cut to a random excerpt of this length
-    items_per_epoch: int = 1000
-    peak_db: float | None = -1.0   # peak-normalise each mixture to this level (null: leave levels as drawn)
-    cache_mb: int = 1024           # per process, for resampled (and pitch-shifted) sources
+    defaults_from: ClassVar[str] = "dynamic"  # every value: specs/dynamic.yaml
+    sr: int
+    clip_s: float
+    frame_rate: float       # frames per second of the target matrix (16 kHz / hop 256)
+    split: Literal["train", "validation", "eval"]
+    n_events: tuple[int, int]   # foregrounds per clip, uniform integers in [min, max]
+    class_balanced: bool    # draw a class first, then a file of that class
+    max_event_s: float      # longer foregrounds are cut to a random excerpt of this length
+    items_per_epoch: int
+    peak_db: float | None   # peak-normalise each mixture to this level (null: leave levels as drawn)
+    cache_mb: int           # per process, for resampled (and pitch-shifted) sources
     levels: LevelsSpec
-    rir: RirSpec = RirSpec()
+    rir: RirSpec
     effects: EffectsSpec
     features: FeatureAugSpec
     extra_background: ExtraBackgroundSpec
@@ -154,13 +155,13 @@ class DynamicSpec(Spec):
 
     @model_validator(mode="after")
     def _check(self):
-        if self.sample_rate <= 0 or self.clip_s <= 0 or self.frame_rate <= 0 or self.max_event_s <= 0:
-            raise ValueError("sample_rate, clip_s, frame_rate and max_event_s must be positive")
+        if self.sr <= 0 or self.clip_s <= 0 or self.frame_rate <= 0 or self.max_event_s <= 0:
+            raise ValueError("sr, clip_s, frame_rate and max_event_s must be positive")
         return self
 
     @property
     def n_samples(self) -> int:
-        return int(round(self.clip_s * self.sample_rate))
+        return int(round(self.clip_s * self.sr))
 
     @property
     def n_frames(self) -> int:

@@ -59,9 +59,11 @@ def comb_delay(xp, n, sr: int, delay_ms, depth_ms, rate_hz, phase):
 
 
 def compressor_gain_db(xp, env_power, peak, threshold_db, ratio):
-    """Static compression curve on a mean-power envelope; threshold relative to the signal peak."""
-    env_db = 10.0 * xp.log10(env_power + 1e-12)
-    thr = 20.0 * xp.log10(peak + 1e-12) + threshold_db
+    """sedkit's one compression curve (gain in dB) for a mean-power envelope: ``ratio``:1 above a threshold in dB
+    relative to ``peak`` (the signal's peak for dynamic mixing, 1.0 = full scale for the built-in bank's channel).
+    ``xp`` is numpy or torch; levels are floored at -120 dB."""
+    env_db = 10.0 * xp.log10(env_power.clip(1e-12, None))
+    thr = 20.0 * xp.log10(xp.asarray(peak).clip(1e-12, None)) + threshold_db
     over = (env_db - thr).clip(0.0, None)
     return -over * (1.0 - 1.0 / ratio)
 
