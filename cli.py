@@ -42,8 +42,13 @@ GROUPS: dict[str, tuple[str, str, dict[str, tuple[str, str]] | tuple[str, str]]]
                 }),
     "train": ("Train a baseline model on a dataset folder.",
               "sedkit train classifier --data waa_1s --out runs/clf", ("sedkit.baselines.commands:train_cmd", "")),
-    "eval": ("Evaluate a trained model or a score folder.",
-             "sedkit eval runs/clf --data waa_1s", ("sedkit.baselines.commands:eval_cmd", "")),
+    "eval": ("Evaluate a trained model or a score folder; compare two systems with a paired bootstrap.",
+             "sedkit eval runs/clf --data waa_1s", {
+                 "run": ("sedkit.baselines.commands:eval_cmd",
+                         "Evaluate a run or a score folder (the default: sedkit eval RUN --data DIR)."),
+                 "compare": ("sedkit.baselines.commands:compare_cmd",
+                             "Is B better than A on the same clips? Paired, seed-aware bootstrap."),
+             }),
     "bench": ("Run paper-replication benchmark suites and throughput benchmarks.",
               "sedkit bench run waa --scale small", {
                   "run": ("sedkit.benchmarks.commands:run_cmd", "Run benchmark suites and write their report."),
@@ -51,6 +56,7 @@ GROUPS: dict[str, tuple[str, str, dict[str, tuple[str, str]] | tuple[str, str]]]
                   "perf": ("sedkit.benchmarks.commands:perf_cmd", "Run the throughput benchmarks."),
               }),
 }
+DEFAULTS = {"eval": "run"}  # the command of a group that runs when its first argument names none
 
 
 def _load(target: str):
@@ -92,10 +98,19 @@ class LazyCommand(click.Command):
 
 
 class LazyGroup(click.Group):
-    def __init__(self, *a, table: dict[str, str], example: str, **kw):
+    """A group whose commands load lazily. ``default``: the command that runs when the first argument names none
+    (``sedkit eval RUN ...`` is ``sedkit eval run RUN ...``)."""
+
+    def __init__(self, *a, table: dict[str, str], example: str, default: str | None = None, **kw):
         super().__init__(*a, **kw)
         self._table = table
         self._example = example
+        self._default = default
+
+    def parse_args(self, ctx, args):
+        if self._default and args and args[0] not in self._table and args[0] not in ctx.help_option_names:
+            args = [self._default, *args]
+        return super().parse_args(ctx, args)
 
     def list_commands(self, ctx):
         return sorted(self._table)
@@ -136,7 +151,8 @@ class Root(click.Group):
         help_, example, table = GROUPS[name]
         if isinstance(table, tuple):
             return LazyCommand(name, table[0], help_, example)
-        return LazyGroup(name=name, table=table, example=example, help=f"{help_}\n\nExample: {example}")
+        return LazyGroup(name=name, table=table, example=example, help=f"{help_}\n\nExample: {example}",
+                         default=DEFAULTS.get(name))
 
 
 @click.group(cls=Root, context_settings={"help_option_names": ["-h", "--help"]},

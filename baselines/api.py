@@ -225,3 +225,17 @@ def _evaluate_scores(folder: Path, data: Path, split: str, echo: Echo) -> dict:
     atomic_write_json(folder / "tagging_metrics.json", m)
     echo(f"{folder} {split}: {summary_line(m)}")
     return m
+
+
+def compare(a: str | Path, b: str | Path, data: str | Path, split: str = "eval", *, metric: str = "f1_macro",
+            postprocess: PostProcess = "none", resamples: int | None = None, confidence: float = 0.95,
+            seed: int = 0, checkpoint: Literal["best", "last"] = "best", device: Device = "auto",
+            echo: Echo = _quiet) -> dict:
+    """Paired, seed-aware bootstrap comparison of system ``b`` against system ``a`` on the clips of ``split`` of
+    ``data`` (each a run, a folder of runs or a score folder; see :mod:`sedkit.baselines.evaluation.compare`).
+    Returns each system's ``metric`` with its interval and the difference B - A with interval and p-values."""
+    from sedkit.baselines.evaluation.compare import compare_systems
+
+    return compare_systems(a, b, data, split, metric, postprocess, resamples, confidence, seed, checkpoint,
+                           resolve_device(device).type, echo)
+

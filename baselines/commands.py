@@ -66,3 +66,34 @@ def eval_cmd(run, data, split, postprocess, checkpoint, device, threads):
 
     api.evaluate(run, data, split, postprocess=postprocess, checkpoint=checkpoint, device=device, threads=threads,
                  echo=click.echo)
+
+
+@click.command(name="compare", help="Is system B better than system A on the same clips? A paired bootstrap: every "
+               "resample draws the clips once for both systems; runs of several seeds (a folder of runs) are "
+               "resampled too. Prints each system's metric with its interval, and B - A with its interval and "
+               "p-values. A and B: a run folder (evaluated once on --data, kept in <run>/evaluations/), a folder "
+               "of runs (one per seed) or a score folder (clip_scores.tsv or frame_scores/).\n\n"
+               "Example: sedkit eval compare runs/clf_1s runs/clf_10s --data waa/segments/10s --metric f1_macro")
+@click.argument("a", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("b", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--data", "data", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--split", default="eval", show_default=True)
+@click.option("--metric", default="f1_macro", show_default=True,
+              help="As in metrics.json: f1_macro, f1_micro, map, micro_p, auc, event_f1, segment_f1, psds1, psds2, "
+                   "per_class.<class>.ap ...")
+@click.option("--postprocess", default="none", type=click.Choice(["none", "median", "hmm"]), show_default=True)
+@click.option("--resamples", type=click.IntRange(min=10), help="Bootstrap resamples (default 1000; 100 for PSDS).")
+@click.option("--confidence", default=0.95, show_default=True, type=float)
+@click.option("--seed", default=0, show_default=True, help="Seed of the resampling.")
+@click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]), show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def compare_cmd(a, b, data, split, metric, postprocess, resamples, confidence, seed, device, as_json):
+    import json
+
+    from sedkit.baselines import api
+    from sedkit.baselines.evaluation.compare import format_comparison
+
+    res = api.compare(a, b, data, split, metric=metric, postprocess=postprocess, resamples=resamples,
+                      confidence=confidence, seed=seed, device=device, echo=lambda s: click.echo(s, err=True))
+    click.echo(json.dumps(api.json_safe(res), indent=1) if as_json else format_comparison(res))
+

@@ -1,9 +1,10 @@
 """The benchmark report: ``results.csv``, ``results.json``, ``report.md`` and ``figures/*.png`` from the suites'
 ``suites/<suite>/{suite,cells,timing}.json`` (``sedkit bench report DIR`` re-renders them at any time).
 
-Each table is laid out like the paper's (its rows and columns), our mean ± std over seeds beside the paper's
-figure. Each finding gets one line: whether the paper's ordering holds on our cells and by how much (ours and the
-paper's margin), flagged when the margin is smaller than the seed-to-seed spread.
+Each table is laid out like the paper's (its rows and columns): our mean ± std over seeds and its 95% bootstrap
+interval beside the paper's figure. Each finding gets one verdict from a paired, seed-aware bootstrap
+(:mod:`sedkit.benchmarks.verdicts`): holds, reversed, inconclusive or degenerate, with the effect, its interval,
+Holm-corrected p-values, and for inconclusive findings the effect the run could have detected.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from sedkit.synth.io import atomic_write_json, atomic_write_text
 
 TIE = 1e-9  # margins this small are float noise: equal cells
 CSV_COLUMNS = ["suite", "table", "row", "column", "row_label", "column_label", "metric", "model", "train", "test",
-               "split", "postprocess", "mean", "std", "n_seeds", "values", "paper", "wall_s", "device", "git_commit",
+               "split", "postprocess", "mean", "std", "ci_low", "ci_high", "n_seeds", "values", "paper", "wall_s",
+               "device", "git_commit",
                "status", "error"]
 
 
@@ -42,14 +44,26 @@ def load(out: Path) -> list[dict]:
     return sorted(found, key=lambda s: (order.index(s["name"]) if s["name"] in order else len(order), s["name"]))
 
 
+def _finite(x):
+    """JSON-safe: NaN and infinities become null."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
 def fmt(v: float | None, digits: int) -> str:
     return "–" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
 
 
-def ours_text(c: dict, digits: int) -> str:
+def ours_text(c: dict, digits: int, ci: tuple[float, float] | None = None) -> str:
     if c["mean"] is None:
         return {"failed": "failed", "unavailable": "n/a"}.get(c["status"], "–")
-    return f"{fmt(c['mean'], digits)} ± {fmt(c['std'], digits)}" + ("*" if c["status"] == "partial" else "")
+    interval = f" [{fmt(ci[0], digits)}, {fmt(ci[1], digits)}]" if ci else ""
+    return f"{fmt(c['mean'], digits)} ± {fmt(c['std'], digits)}{interval}" + ("*" if c["status"] == "partial" else "")
 
 
 def digits_of(table, col) -> int:
@@ -58,56 +72,80 @@ def digits_of(table, col) -> int:
 
 # ---------------------------------------------------------------- findings
 
-def finding_result(spec: SuiteSpec, finding, cells: dict[tuple, dict]) -> dict:
-    def pick(refs):
-        out = []
-        for ref in refs:
-            t, r, c = spec.cell(ref, finding.table)
-            out.append(cells.get((t.id, r.id, c.id)))
-        return out
-
-    better, worse = pick(finding.better), pick(finding.worse)
-    ours = _margin([c and c["mean"] for c in better], [c and c["mean"] for c in worse], finding.mode)
-    paper = _margin([c and c["paper_value"] for c in better], [c and c["paper_value"] for c in worse], finding.mode)
-    stds = [c["std"] for c in better + worse if c and c["std"] is not None]
-    spread = max(stds) if stds else None
-    n = min((c["n_seeds"] for c in better + worse if c), default=0)
-    status = "unknown" if ours is None else ("holds" if ours > TIE else "does not hold")  # a tie does not hold
-    return {"claim": finding.claim, "status": status, "ours_margin": ours, "paper_margin": paper, "spread": spread,
-            "n_seeds": n, "within_noise": bool(ours is not None and spread is not None and abs(ours) < spread)}
+TAGS = {"holds": "**holds**", "reversed": "**reversed**", "inconclusive": "**inconclusive**",
+        "degenerate": "**degenerate**", "unknown": "**cannot tell**"}
 
 
-def _margin(b: list, w: list, mode: str) -> float | None:
-    if any(x is None or not math.isfinite(x) for x in b + w):
-        return None
-    if mode == "all":
-        return min(b) - max(w)
-    if mode == "mean":
-        return sum(b) / len(b) - sum(w) / len(w)
-    return min(x - y for x, y in zip(b, w))
+def _signed(v: float | None, digits: int) -> str:
+    return "–" if v is None or not math.isfinite(v) else f"{v:+.{digits}f}"
 
 
-def finding_line(res: dict, digits: int) -> str:
-    tag = {"holds": "**holds**", "does not hold": "**does not hold**", "unknown": "**cannot tell**"}[res["status"]]
-    ours = "ours: no value (cells missing)" if res["ours_margin"] is None else \
-        f"ours {res['ours_margin']:+.{digits}f}"
-    paper = "" if res["paper_margin"] is None else f", paper {res['paper_margin']:+.{digits}f}"
-    noise = ""
-    if res["within_noise"]:
-        noise = f"; within seed noise (largest std {res['spread']:.{digits}f})"
-    return f"- {tag} ({ours}{paper}; {res['n_seeds']} seeds{noise}): {res['claim']}"
+def _p(v: float | None) -> str:
+    return "–" if v is None or not math.isfinite(v) else (f"{v:.3f}" if v >= 0.001 else "<0.001")
 
 
-def noise_note(findings: list[dict]) -> str:
-    """How many judged findings (holding or not) have a margin within seed noise."""
-    judged = [f for f in findings if f["status"] != "unknown"]
-    noisy = sum(1 for f in judged if f["within_noise"])
-    return f"{noisy} of the {len(judged)} judged findings are within seed noise"
+def reversed_reason(res: dict, scale: str | None) -> str:
+    """Why a finding may come out reversed: the evidence at hand, in words."""
+    comp = res.get("companion") or {}
+    if comp.get("verdict") in ("holds", "inconclusive"):
+        return (f"the threshold-free {comp['metric']} is {comp['verdict']}: the reversal comes from the 0.5 decision "
+                "threshold, not from the ranking of the scores")
+    if scale == "small":
+        return ("small scale: tiny networks trained for a few epochs on small synthetic sets, far from the regime "
+                "the paper's ordering was measured in")
+    return "on this data the ordering is reversed; the cells above show where"
+
+
+def finding_line(res: dict, digits: int, scale: str | None = None) -> str:
+    tag = TAGS[res["verdict"]]
+    if res["verdict"] == "unknown":
+        return f"- {tag} ({res.get('why', 'cells missing')}): {res['claim']}"
+    paper = "" if res["paper_margin"] is None else f"; paper {_signed(res['paper_margin'], digits)}"
+    parts = [f"ours {_signed(res['effect'], digits)} [{_signed(res['ci'][0], digits)}, "
+             f"{_signed(res['ci'][1], digits)}], p {_p(res['p'])}, Holm p {_p(res.get('p_holm'))}{paper}; "
+             f"{res['n_seeds']} seed(s) x {res['n_clips']} clips"]
+    if res["verdict"] == "degenerate":
+        parts.append("every value at the metric's floor or ceiling: no ordering to judge")
+    if "mde" in res:
+        parts.append(f"could detect about ±{res['mde']:.{digits}f} (80% power)")
+        if "needed" in res:
+            n = res["needed"]
+            parts.append(f"the paper's margin would need ~{n['clips']} eval clips or ~{n['seeds']} seeds "
+                         "(extrapolated)")
+        elif res.get("paper_margin_detectable"):
+            parts.append("the paper's margin was within this run's reach, so its ordering is not reproduced here")
+    comp = res.get("companion")
+    if comp and comp.get("verdict") != "unknown":
+        parts.append(f"threshold-free {comp['metric']}: {comp['verdict']} ({_signed(comp['effect'], 3)} "
+                     f"[{_signed(comp['ci'][0], 3)}, {_signed(comp['ci'][1], 3)}])")
+    if res["verdict"] == "reversed":
+        parts.append("why: " + reversed_reason(res, scale))
+    return f"- {tag} ({'; '.join(parts)}): {res['claim']}"
+
+
+def verdict_counts(findings: list[dict]) -> dict[str, int]:
+    from sedkit.benchmarks.verdicts import VERDICTS
+
+    return {v: sum(f["verdict"] == v for f in findings) for v in (*VERDICTS, "unknown")}
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    text = ", ".join(f"{counts[v]} {v}" for v in ("holds", "reversed", "inconclusive", "degenerate"))
+    return text + (f", {counts['unknown']} cannot tell" if counts.get("unknown") else "")
+
+
+METHOD = ("Verdicts come from a paired, seed-aware bootstrap (1000 resamples; 100 for PSDS): each resample draws the "
+          "eval clips with replacement once for every cell scored on them, and each cell's seeds with replacement; "
+          "a finding's margin in the paper's direction is recomputed on every resample. **holds**: its 95% interval "
+          "excludes 0 on the paper's side; **reversed**: excludes 0 on the other side; **inconclusive**: contains "
+          "0 (a result, not a failure: the run cannot tell); **degenerate**: every value at the metric's floor or "
+          "ceiling (e.g. F1 = 0 everywhere), never reported as holding or not. p-values are two-sided, Holm-corrected "
+          "over each suite's findings. Cells show mean ± std over seeds and the 95% interval in brackets.")
 
 
 # ---------------------------------------------------------------- tables
 
-def table_md(table, cells: dict[tuple, dict], n_seeds: int) -> str:
+def table_md(table, cells: dict[tuple, dict], n_seeds: int, stats: dict | None = None) -> str:
     labels = [r.label if isinstance(r.label, list) else [r.label] for r in table.rows]
     depth = max(len(lab) for lab in labels)
     header = (table.row_header + [""] * depth)[:depth]
@@ -122,13 +160,14 @@ def table_md(table, cells: dict[tuple, dict], n_seeds: int) -> str:
         row = []
         for k, c in enumerate(table.columns):
             cell = cells.get((table.id, r.id, c.id))
-            ours = ours_text(cell, digits_of(table, c)) if cell else "–"
+            st = (stats or {}).get((table.id, r.id, c.id))
+            ours = ours_text(cell, digits_of(table, c), st.ci if st else None) if cell else "–"
             paper = r.paper[k] if r.paper else None
             row.append(ours + (f" ({paper})" if paper is not None else ""))
         lines.append("| " + " | ".join(shown + row) + " |")
     unit = " (%)" if table.percent and all(table.is_percent(c) for c in table.columns) else ""
-    note = (f"\n\nOurs: mean ± std over {n_seeds} seeds{unit}; the paper's figure in parentheses ({table.source}). "
-            "`*`: some seeds missing; `n/a`: model not available yet.")
+    note = (f"\n\nOurs: mean ± std over {n_seeds} seeds{unit} [95% bootstrap interval over clips and seeds]; the "
+            f"paper's figure in parentheses ({table.source}). `*`: some seeds missing; `n/a`: model not available yet.")
     return "\n".join(lines) + note + (f" {table.note}" if table.note else "")
 
 
@@ -138,9 +177,37 @@ def dataset_text(name: str, d: dict) -> str:
     return f"`{name}` ({what}, key sha256 {d['sha256'][:12]}{failed}): `{d['dir']}`"
 
 
+def companion_md(table, cells: dict[tuple, dict], comp: dict) -> str:
+    """The threshold-free companion of a thresholded table: the same cells, mean [95% interval]."""
+    metrics = {cells[k]["metric"] for k in cells if k[0] == table.id}
+    from sedkit.baselines.evaluation.clipdata import THRESHOLD_FREE
+
+    names = sorted({THRESHOLD_FREE[m] for m in metrics if m in THRESHOLD_FREE})
+    if not names or not any(k[0] == table.id for k in comp):
+        return ""
+    head = ["| " + " | ".join([""] + [c.label if isinstance(c.label, str) else " / ".join(c.label)
+                                      for c in table.columns]) + " |", "|" + "---|" * (1 + len(table.columns))]
+    for r in table.rows:
+        row = []
+        for c in table.columns:
+            st = comp.get((table.id, r.id, c.id))
+            row.append(f"{fmt(st.point, 3)} [{fmt(st.ci[0], 3)}, {fmt(st.ci[1], 3)}]" if st else "–")
+        lab = r.label if isinstance(r.label, str) else " / ".join(r.label)
+        head.append("| " + " | ".join([lab] + row) + " |")
+    return (f"Threshold-free companion ({', '.join(names)}; the F-measure above thresholds at 0.5, so an "
+            "under-confident model reads 0 there but not here): mean over seeds [95% interval].\n\n" + "\n".join(head))
+
+
 def suite_md(s: dict, figures: dict[str, str]) -> tuple[str, list[dict]]:
+    from sedkit.benchmarks.verdicts import suite_verdicts
+
     spec: SuiteSpec = s["spec"]
     cells = {(c["table"], c["row"], c["column"]): c for c in s["cells"]}
+    stats = suite_verdicts(spec, s["cells"])
+    for c in s["cells"]:  # the interval goes into results.json / results.csv too
+        st = stats["cells"].get((c["table"], c["row"], c["column"]))
+        c["ci"] = list(st.ci) if st else None
+        c["ci_low"], c["ci_high"] = (st.ci if st else (None, None))
     runs = s["timing"]["runs"]
     total, cpu = sum(r["wall_s"] for r in runs), sum(r.get("cpu_s", 0.0) for r in runs)
     cut = sum(not r.get("finished", True) for r in runs)
@@ -153,13 +220,18 @@ def suite_md(s: dict, figures: dict[str, str]) -> tuple[str, list[dict]]:
              f"{runs[-1]['executor']} ({runs[-1]['workers']} workers x {runs[-1]['threads']} threads).",
              "Datasets: " + "; ".join(dataset_text(n, d) for n, d in s["datasets"].items()) + "."]
     for t in spec.tables:
-        parts.append(f"### {t.title}\n\n{table_md(t, cells, len(s['seeds']))}")
+        parts.append(f"### {t.title}\n\n{table_md(t, cells, len(s['seeds']), stats['cells'])}")
+        comp = companion_md(t, cells, stats["companion_cells"])
+        if comp:
+            parts.append(comp)
         if t.id in figures:
             parts.append(f"![{t.title}]({figures[t.id]})")
-    results = [finding_result(spec, f, cells) | {"suite": s["name"]} for f in spec.findings]
+    results = [r | {"suite": s["name"]} for r in stats["findings"]]
     if results:
-        parts.append("### Findings\n\n" + "\n".join(finding_line(r, digits_of(*spec.cell(f.better[0], f.table)[::2]))
-                                                   for f, r in zip(spec.findings, results)))
+        counts = verdict_counts(results)
+        parts.append(f"### Findings ({counts_text(counts)})\n\n"
+                     + "\n".join(finding_line(r, digits_of(*spec.cell(f.better[0], f.table)[::2]), s["scale"])
+                                  for f, r in zip(spec.findings, results)))
     failed = [c for c in s["cells"] if c["status"] != "ok"]
     if failed:
         reasons = sorted({c["error"] for c in failed if c["error"]})
@@ -188,10 +260,12 @@ def render(out: str | Path) -> Path:
         sections.append(text)
         all_findings += findings
         all_cells += [{"suite": s["name"], **c} for c in s["cells"]]
-        holds = sum(f["status"] == "holds" for f in findings)
+        counts = verdict_counts(findings)
         ok = sum(c["status"] == "ok" for c in s["cells"])
         summary.append(f"| {s['name']} | {s['spec'].paper} | {sum(r['wall_s'] for r in s['timing']['runs']):.1f} | "
-                       f"{ok}/{len(s['cells'])} | {holds}/{len(findings)} |")
+                       f"{ok}/{len(s['cells'])} | " + " | ".join(str(counts[v]) for v in
+                                                                ("holds", "reversed", "inconclusive", "degenerate"))
+                       + " |")
     commit = git_commit()
     meta = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "git_commit": commit,
             "suites": {s["name"]: {"title": s["spec"].title, "paper": s["spec"].paper, "scale": s["scale"],
@@ -200,22 +274,24 @@ def render(out: str | Path) -> Path:
                                    "cpu_s": round(sum(r.get("cpu_s", 0.0) for r in s["timing"]["runs"]), 1),
                                    "wall_s_last_run": s["timing"]["runs"][-1]["wall_s"],
                                    "runs": s["timing"]["runs"]} for s in suites}}
-    atomic_write_json(out / "results.json", {"meta": meta, "cells": all_cells, "findings": all_findings})
+    atomic_write_json(out / "results.json", _finite({"meta": meta, "cells": all_cells, "findings": all_findings}))
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for c in all_cells:
         w.writerow({**c, "values": ";".join("" if v is None else f"{v:.6g}" for v in c["values"])})
     atomic_write_text(out / "results.csv", buf.getvalue())
+    total = verdict_counts(all_findings)
     head = ["# sedkit benchmark report", f"Generated {meta['created']} from `{out}`, sedkit commit {commit}. "
-            "Each table is laid out like the paper's; each finding says whether the paper's ordering holds on "
-            "our cells, with our margin and the paper's (in the table's unit)."
+            "Each table is laid out like the paper's; each finding gets a verdict on whether the paper's ordering "
+            f"holds on our cells. **Findings: {counts_text(total)}.**"
             + (" **Small scale** (small datasets, small networks, a few epochs on CPU) checks that every suite runs "
-               f"end to end; its figures are far from the papers' ({noise_note(all_findings)}). "
+               "end to end; its figures are far from the papers', and most findings are expected to be inconclusive. "
                "Replicating needs `--scale paper` (the papers' sizes, meant for a GPU)."
                if any(s["scale"] == "small" for s in suites) else ""),
-            "| suite | paper | wall time (s) | cells complete | findings that hold |\n|---|---|---|---|---|\n"
-            + "\n".join(summary)]
+            METHOD,
+            "| suite | paper | wall time (s) | cells complete | holds | reversed | inconclusive | degenerate |\n"
+            "|---|---|---|---|---|---|---|---|\n" + "\n".join(summary)]
     path = out / "report.md"
     atomic_write_text(path, "\n\n".join(head + sections) + "\n")
     return path

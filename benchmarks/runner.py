@@ -219,7 +219,7 @@ def collect(suite: SuiteSpec, plan: Plan, errors: dict[str, str]) -> list[dict]:
     rows = []
     for (tid, rid, cid), cells in groups.items():
         t, r, col = suite.cell(f"{tid}/{rid}:{cid}")
-        vals, wall, devices, commits, problems = [], 0.0, set(), set(), []
+        vals, wall, devices, commits, problems, sources = [], 0.0, set(), set(), [], []
         for c in cells:
             if c.get("blocked"):
                 problems.append(c["blocked"])
@@ -237,6 +237,10 @@ def collect(suite: SuiteSpec, plan: Plan, errors: dict[str, str]) -> list[dict]:
                 problems.append(f"metric {c['metric']!r} not in the evaluation's metrics")
                 continue
             vals.append(v * 100 if t.is_percent(col) else v)
+            pred = folder / "predictions" / ev["split"]  # the training's own evaluation lives in the run folder
+            sources.append({"seed": c["seed"], "run": str(run), "data": ev["data"], "split": ev["split"],
+                            "postprocess": ev["postprocess"],
+                            "pred": str(pred if pred.is_dir() else run / "predictions" / ev["split"])})
             wall += info.get("train_s", 0.0) + Cache.read_done(folder).get("eval_s", 0.0)
             devices.add(str(info.get("device")))
             commits.add(str(info.get("git_commit")))
@@ -255,6 +259,7 @@ def collect(suite: SuiteSpec, plan: Plan, errors: dict[str, str]) -> list[dict]:
             "status": "ok" if not problems else ("partial" if vals else
                                                  "unavailable" if all(c.get("blocked") for c in cells) else "failed"),
             "error": problems[0] if problems else None,
+            "sources": sources,  # per seed: where its per-clip predictions are (the report's bootstrap reads them)
         })
     return rows
 

@@ -95,7 +95,16 @@ def test_run_writes_report_tables_findings_and_figures(local_run):
     assert 0 <= grid[("a", "a")]["mean"] <= 100  # percent table: x100
     report = (out / "report.md").read_text()
     assert "| Method | Train | short | long |" in report and "(50.0±1.0)" in report
-    assert "same length is best" in report and ("**holds**" in report or "**does not hold**" in report)
+    assert "same length is best" in report
+    assert any(f"**{v}**" in report for v in ("holds", "reversed", "inconclusive", "degenerate"))
+    finding = res["findings"][0]
+    assert finding["verdict"] in ("holds", "reversed", "inconclusive", "degenerate")
+    lo, hi = finding["ci"]
+    assert lo <= finding["effect"] <= hi and 0 < finding["p"] <= 1 and finding["p_holm"] >= finding["p"]
+    assert finding["n_seeds"] == 2 and finding["companion"]["metric"] == "map"  # F-measure gets mAP beside it
+    assert all(c["ci_low"] <= c["mean"] + 1e-9 and c["mean"] <= c["ci_high"] + 1e-9 for c in cells
+               if c["mean"] is not None and c["ci_low"] is not None) and any(c["ci_low"] is not None for c in cells)
+    assert "Threshold-free companion (map" in report and "Findings:" in report
     assert "Wall time:" in report and res["meta"]["suites"]["tiny"]["wall_s"] > 0
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
     for col in ("mean", "std", "n_seeds", "wall_s", "device", "git_commit"):

@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
 
 from sedkit import SedkitError
 from sedkit.benchmarks.commands import ratio_of, throughput_scripts
-from sedkit.benchmarks.report import finding_result
 from sedkit.benchmarks.runner import paper_number
 from sedkit.benchmarks.suites import load_suite, suite_names
-from sedkit.benchmarks.suites.spec import SuiteSpec
 from sedkit.baselines.registry import MODELS
 from sedkit.cli import root
 
@@ -74,32 +73,41 @@ def test_user_suite_errors_name_the_problem(tmp_path):
         load_suite("nosuch")
 
 
-def _cell(mean, std=0.0, paper=None, n=3):
-    return {"mean": mean, "std": std, "paper_value": paper, "n_seeds": n}
+def _stats(center, spread=0.01, seeds=(None,), n=200, R=1000, seed=0):
+    from sedkit.benchmarks.verdicts import CellStats
+
+    rng = np.random.default_rng(seed)
+    vals = center + rng.normal(0, spread, R)
+    sv = [center if s is None else s for s in seeds]
+    return CellStats(float(np.mean(sv)), vals, (float(np.quantile(vals, .025)), float(np.quantile(vals, .975))), n,
+                     len(sv), sv)
 
 
-def test_findings_modes_margins_and_noise():
-    spec = SuiteSpec.model_validate(yaml.safe_load(yaml.safe_dump(BASE)))
-    f = spec.findings[0]
-    cells = {("t1", "r1", "c1"): _cell(0.6, 0.01, 1.0), ("t1", "r2", "c1"): _cell(0.5, 0.02, 0.5)}
-    res = finding_result(spec, f, cells)
-    assert res["status"] == "holds" and res["ours_margin"] == pytest.approx(0.1)
-    assert res["paper_margin"] == pytest.approx(0.5) and not res["within_noise"]
-    cells[("t1", "r2", "c1")] = _cell(0.65, 0.2)
-    res = finding_result(spec, f, cells)
-    assert res["status"] == "does not hold" and res["within_noise"] and res["paper_margin"] is None
-    cells[("t1", "r2", "c1")] = _cell(0.6 - 1e-12)
-    assert finding_result(spec, f, cells)["status"] == "does not hold"  # a tie is not an ordering
-    cells[("t1", "r2", "c1")] = _cell(None)
-    assert finding_result(spec, f, cells)["status"] == "unknown"
-    two = f.model_copy(update={"better": ["r1:c1", "r1:c2"], "worse": ["r2:c1", "r2:c2"], "mode": "pairwise"})
-    cells = {("t1", "r1", "c1"): _cell(0.6), ("t1", "r1", "c2"): _cell(0.2), ("t1", "r2", "c1"): _cell(0.1),
-             ("t1", "r2", "c2"): _cell(0.3)}
-    assert finding_result(spec, two, cells)["ours_margin"] == pytest.approx(-0.1)  # worst pair
-    mean = two.model_copy(update={"mode": "mean"})
-    assert finding_result(spec, mean, cells)["ours_margin"] == pytest.approx(0.2)
-    every = two.model_copy(update={"mode": "all"})
-    assert finding_result(spec, every, cells)["ours_margin"] == pytest.approx(-0.1)  # min(better) - max(worse)
+def test_finding_verdicts_modes_and_extrapolation():
+    from sedkit.benchmarks.verdicts import finding_stats
+
+    b, w = ("t", "b", "c"), ("t", "w", "c")
+    res = finding_stats([b], [w], "all", {b: _stats(0.6), w: _stats(0.5, seed=1)}, 1.0, 0.5)
+    assert res["verdict"] == "holds" and res["effect"] == pytest.approx(0.1) and res["ci"][0] > 0 and res["p"] < 0.01
+    res = finding_stats([b], [w], "all", {b: _stats(0.4), w: _stats(0.5, seed=1)}, 1.0, 0.5)
+    assert res["verdict"] == "reversed" and res["ci"][1] < 0
+    res = finding_stats([b], [w], "all", {b: _stats(0.51, 0.05), w: _stats(0.5, 0.05, seed=1)}, 1.0, 0.02)
+    assert res["verdict"] == "inconclusive" and res["ci"][0] < 0 < res["ci"][1]
+    assert res["mde"] == pytest.approx(2.8 * res["se"], rel=0.01)  # (1.96 + 0.84) standard errors
+    assert res["needed"]["clips"] > 200 and res["needed"]["seeds"] >= 1  # the paper's 0.02 needs a bigger run
+    res = finding_stats([b], [w], "all", {b: _stats(0.51, 0.05), w: _stats(0.5, 0.05, seed=1)}, 1.0, 0.5)
+    assert "needed" not in res and res["paper_margin_detectable"]  # 0.5 was within reach: not reproduced
+    zero = {b: _stats(0.0, 0.0, seeds=(0.0, 0.0)), w: _stats(0.0, 0.0, seeds=(0.0, 0.0), seed=1)}
+    assert finding_stats([b], [w], "all", zero, 1.0, None)["verdict"] == "degenerate"  # F1 = 0 on both sides
+    top = {b: _stats(100.0, 0.0, seeds=(100.0,)), w: _stats(100.0, 0.0, seeds=(100.0,), seed=1)}
+    assert finding_stats([b], [w], "all", top, 100.0, None)["verdict"] == "degenerate"
+    assert finding_stats([b], [w], "all", {b: _stats(0.6)}, 1.0, None)["verdict"] == "unknown"
+    # several cells: the statistic is the mode's margin on every resample
+    b2, w2 = ("t", "b", "c2"), ("t", "w", "c2")
+    cells = {b: _stats(0.6, 0.0), b2: _stats(0.2, 0.0), w: _stats(0.1, 0.0), w2: _stats(0.3, 0.0)}
+    assert finding_stats([b, b2], [w, w2], "pairwise", cells, 1.0, None)["effect"] == pytest.approx(-0.1)
+    assert finding_stats([b, b2], [w, w2], "mean", cells, 1.0, None)["effect"] == pytest.approx(0.2)
+    assert finding_stats([b, b2], [w, w2], "all", cells, 1.0, None)["effect"] == pytest.approx(-0.1)
 
 
 def test_paper_numbers_parse():

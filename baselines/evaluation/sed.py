@@ -49,11 +49,32 @@ def event_segment_f1(reference: dict[str, list], estimate: dict[str, list], clas
     Returns ``{"event": {"macro_f1", "macro_f1_sed_eval", "micro_f1", "per_class": {label: f1}}, "segment": {...}}``
     (F1 in [0, 1]; see :func:`_f1_summary` for classes without detections).
     """
+    ev = sg = None
+    for _, ev, sg in _sed_eval_clips(reference, estimate, classes, durations, segment):
+        pass
+    if ev is None:  # no clip at all: empty metrics objects
+        ev, sg = _sed_eval_metrics(classes, segment)
+    out = {"event": _f1_summary(ev)}
+    if sg is not None:
+        out["segment"] = _f1_summary(sg)
+    return out
+
+
+def _sed_eval_metrics(classes: list[str], segment: bool):
     se = quiet_import("sed_eval")
-    import dcase_util
     ev = se.sound_event.EventBasedMetrics(event_label_list=list(classes), t_collar=EVENT_COLLAR_S,
                                           percentage_of_length=EVENT_OFFSET_FRACTION)
     sg = se.sound_event.SegmentBasedMetrics(event_label_list=list(classes), time_resolution=SEGMENT_S) if segment else None
+    return ev, sg
+
+
+def _sed_eval_clips(reference: dict[str, list], estimate: dict[str, list], classes: list[str],
+                    durations: dict[str, float] | None, segment: bool = True):
+    """Feed sed_eval one clip at a time (its matching is per clip); yields ``(audio_id, event, segment)`` metric
+    objects after each clip, their class-wise counts accumulated so far."""
+    dcase_util = quiet_import("dcase_util")
+
+    ev, sg = _sed_eval_metrics(classes, segment)
     unknown = sorted({e[2] for evs in [*reference.values(), *estimate.values()] for e in evs} - set(classes))
     if unknown:
         raise SedkitError(f"events with labels not in the class list: {unknown}")
@@ -66,10 +87,24 @@ def event_segment_f1(reference: dict[str, list], estimate: dict[str, list], clas
             if length is None:
                 length = max([0.0, *[e["offset"] for e in ref], *[e["offset"] for e in est]])
             sg.evaluate(reference_event_list=ref, estimated_event_list=est, evaluated_length_seconds=length)
-    out = {"event": _f1_summary(ev)}
-    if sg is not None:
-        out["segment"] = _f1_summary(sg)
-    return out
+        yield aid, ev, sg
+
+
+def clip_counts(reference: dict[str, list], estimate: dict[str, list], classes: list[str],
+                durations: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """sed_eval's event- and segment-based class-wise counts, clip by clip: two ``(N, C, 3)`` arrays of (TP, FP,
+    FN), clips in sorted audio-id order. Their sums over clips are sed_eval's counts on the whole set, so any
+    weighted resample's F1 is a weighted sum (:mod:`~sedkit.baselines.evaluation.bootstrap`)."""
+    rows_ev, rows_sg = [], []
+    prev_ev = prev_sg = np.zeros((len(classes), 3))
+    for _, ev, sg in _sed_eval_clips(reference, estimate, classes, durations):
+        now_ev = np.array([[ev.class_wise[c][k] for k in ("Ntp", "Nfp", "Nfn")] for c in classes], dtype=float)
+        now_sg = np.array([[sg.class_wise[c][k] for k in ("Ntp", "Nfp", "Nfn")] for c in classes], dtype=float)
+        rows_ev.append(now_ev - prev_ev)
+        rows_sg.append(now_sg - prev_sg)
+        prev_ev, prev_sg = now_ev, now_sg
+    empty = np.zeros((0, len(classes), 3))
+    return (np.stack(rows_ev) if rows_ev else empty), (np.stack(rows_sg) if rows_sg else empty)
 
 
 def _f1_summary(metric) -> dict:
