@@ -223,3 +223,27 @@ def test_eval_compare_on_real_runs(two_runs):
     assert sorted((a / "evaluations").iterdir()) == evals
     r = CliRunner().invoke(root, ["eval", "compare", str(a), str(b), "--data", str(data), "--metric", "nope"])
     assert r.exit_code == 2 and "sedkit: error: metric 'nope'" in r.stderr
+
+
+def test_psds_resamples_rerun_sed_scores_eval_on_the_drawn_clips():
+    from sedkit.baselines.evaluation.postprocess import arrays_to_frames
+    from sedkit.baselines.evaluation.sed import psds
+
+    rng = np.random.default_rng(6)
+    ts = np.arange(101) * 0.1
+    frames, gt, dur = {}, {}, {}
+    for i in range(5):
+        x = rng.random((100, 4)) * 0.3
+        gt[f"f{i}"] = []
+        for c, lab in enumerate(CLASSES):
+            on = int(rng.integers(0, 60))
+            x[on:on + 25, c] += 0.6
+            gt[f"f{i}"].append((on * 0.1, (on + 25) * 0.1, lab))
+        frames[f"f{i}"] = arrays_to_frames(x, ts, CLASSES)
+        dur[f"f{i}"] = 10.0
+    d = sed_clip_data("psds1", gt, {}, dur, CLASSES, frames)
+    assert point_value(d) == pytest.approx(psds(frames, gt, dur, "psds1")["psds"])
+    w = np.array([2, 0, 1, 1, 1], float)  # clip f0 twice, f1 never
+    dup = {"f0#0": frames["f0"], "f0#1": frames["f0"], **{k: frames[k] for k in ("f2", "f3", "f4")}}
+    dgt = {k: gt[k.split("#")[0]] for k in dup}
+    assert metric_values(d, w[None])[0] == pytest.approx(psds(dup, dgt, {k: 10.0 for k in dup}, "psds1")["psds"])

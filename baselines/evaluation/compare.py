@@ -3,8 +3,8 @@
 A system is one of:
 
 - a **run folder** (``run.json``): evaluated on ``--data``/``--split`` once, into
-  ``<run>/evaluations/<split>-<postprocess>-<key>/`` (the key hashes the data dir, its manifest, the split, the
-  post-processing and the checkpoint; a later compare reuses it);
+  ``<run>/evaluations/<split>-<postprocess>-<key>/`` (predictions and ``metrics.json``; the key hashes the data dir,
+  its manifest, the split, the post-processing and the checkpoint; a later compare reuses it);
 - a **folder of runs** (sub-folders with ``run.json``, e.g. one per seed): every run is one seed;
 - a **score folder** in sedkit's prediction format (``clip_scores.tsv`` for tagging, ``frame_scores/`` for SED).
 
@@ -51,7 +51,9 @@ def run_predictions(run: Path, data: Path, split: str, postprocess: str, checkpo
     done = folder / "done.json"
     if not done.is_file():
         echo(f"evaluating {run} on {split} of {data} ...")
-        api.evaluate(run, data, split, postprocess=postprocess, checkpoint=checkpoint, device=device, out=folder)
+        metrics = api.evaluate(run, data, split, postprocess=postprocess, checkpoint=checkpoint, device=device,
+                               out=folder)
+        atomic_write_json(folder / "metrics.json", metrics)
         atomic_write_json(done, {"data": str(data), "split": split, "postprocess": postprocess})
     return folder / "predictions" / split
 
