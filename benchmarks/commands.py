@@ -36,7 +36,7 @@ def _pairs(items: tuple[str, ...], flag: str) -> dict[str, str]:
 @click.option("--seeds", type=click.IntRange(1), default=None, help="Training seeds per cell (default: the suite's, 3).")
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: a process pool; ray: one Ray task per model (pip install 'sedkit[ray]').")
+              help="local: a process pool; ray: one Ray task per model (pip install -e '.[ray]' in the sedkit checkout).")
 @click.option("--address", default=None, help="Ray cluster address (auto, ray://host:10001); default: start a "
               "local Ray instance on this machine.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench"), show_default=True)
@@ -58,6 +58,23 @@ def run_cmd(suites, scale, seeds, device, executor, address, out, workers, threa
     click.echo("wall time per suite: " + ", ".join(f"{r['name']} {r['wall_s']:.1f} s" for r in results)
                + f"; total {time.perf_counter() - t0:.1f} s")
     click.echo(f"report: {out / 'report.md'}")
+    summary = failure_summary([c for r in results for c in r["rows"]])
+    if summary:
+        click.echo(summary, err=True)
+        raise SystemExit(1)
+
+
+def failure_summary(rows: list[dict]) -> str | None:
+    """One line when cells failed (``failed`` or ``partial``; cells of models marked unavailable are not failures):
+    how many, and the commonest reasons."""
+    from collections import Counter
+
+    bad = [c for c in rows if c["status"] in ("failed", "partial")]
+    if not bad:
+        return None
+    reasons = Counter(c["error"] or "unknown" for c in bad).most_common(3)
+    why = "; ".join(f"{n} x {r}" for r, n in reasons)
+    return f"sedkit: bench: {len(bad)} of {len(rows)} cells failed or are incomplete ({why}); see report.md"
 
 
 @click.command(name="report", help="Re-render report.md, results.csv, results.json and figures/ of a benchmark "

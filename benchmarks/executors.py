@@ -8,7 +8,7 @@ Its results live in the content-addressed cache (:mod:`sedkit.benchmarks.cache`)
 is never run again. Executors only decide where jobs run:
 
 - ``local``: a process pool (``spawn``), or in-process with one worker;
-- ``ray``: one Ray task per job, asking for a GPU when the device is cuda (``pip install sedkit[ray]``).
+- ``ray``: one Ray task per job, asking for a GPU when the device is cuda (``pip install -e '.[ray]'`` in the sedkit checkout).
 A job's result depends only on the job (its seed, its torch thread count), not on the executor.
 """
 from __future__ import annotations
@@ -110,7 +110,7 @@ def run_ray(jobs: list[dict], address: str | None, device: str) -> Iterator[tupl
     try:
         import ray
     except ImportError:
-        raise SedkitError("--executor ray needs Ray: pip install 'sedkit[ray]'") from None
+        raise SedkitError("--executor ray needs Ray: pip install -e '.[ray]' in the sedkit checkout") from None
     started = False
     if not ray.is_initialized():
         try:

@@ -34,7 +34,8 @@ def load(out: Path) -> list[dict]:
             continue
         info = json.loads((folder / "suite.json").read_text())
         timing = json.loads((folder / "timing.json").read_text())
-        found.append({"name": info["name"], "spec": SuiteSpec.model_validate(info["spec"]), "scale": info["scale"],
+        found.append({"name": info["name"], "folder": folder, "spec": SuiteSpec.model_validate(info["spec"]),
+                      "scale": info["scale"],
                       "seeds": info["seeds"], "datasets": info.get("datasets", {}),
                       "cells": json.loads((folder / "cells.json").read_text()),
                       "timing": timing})
@@ -203,7 +204,7 @@ def suite_md(s: dict, figures: dict[str, str]) -> tuple[str, list[dict]]:
 
     spec: SuiteSpec = s["spec"]
     cells = {(c["table"], c["row"], c["column"]): c for c in s["cells"]}
-    stats = suite_verdicts(spec, s["cells"])
+    stats = suite_verdicts(spec, s["cells"], memo_path=s["folder"] / "bootstrap_memo.json" if "folder" in s else None)
     for c in s["cells"]:  # the interval goes into results.json / results.csv too
         st = stats["cells"].get((c["table"], c["row"], c["column"]))
         c["ci"] = list(st.ci) if st else None

@@ -379,6 +379,11 @@ def run(suites: list[str], out: Path, scale: str = "small", seeds: int | None = 
 
         resolve_device("cuda")  # one-line error when there is none
     loaded = [load_suite(s) for s in (suites or suite_names())]
+    known = {n for _, suite in loaded for n in suite.datasets}
+    unknown = sorted(set(data or {}) - known)
+    if unknown:
+        raise SedkitError(f"--data {unknown[0]}=...: no suite being run has a dataset named {unknown[0]!r} "
+                          f"(their datasets: {', '.join(sorted(known))})")
     w, th = default_workers(executor, workers, threads)
     store = Cache(cache or safe_join(out, "cache"))
     results = []

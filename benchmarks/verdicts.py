@@ -54,26 +54,88 @@ def _stable(*parts) -> int:
     return int(hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:8], 16)
 
 
+def code_fingerprint() -> str:
+    """sha256 of the sources that turn predictions into resampled values (a memo made by other code is not used)."""
+    from sedkit.baselines.evaluation import bootstrap, clipdata, postprocess, sed
+
+    h = hashlib.sha256()
+    for mod in (bootstrap, clipdata, postprocess, sed):
+        h.update(Path(mod.__file__).read_bytes())
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()
+
+
+class Memo:
+    """Resampled cell values kept beside a suite's results (``bootstrap_memo.json``): a re-rendered report does not
+    redo the bootstrap. Entries are keyed by the cell's prediction folders, metric, resamples, seed and the code."""
+
+    def __init__(self, path: Path | None):
+        import json
+
+        self.path, self.data, self.dirty = path, {}, False
+        if path is not None and path.is_file():
+            try:
+                self.data = json.loads(path.read_text())
+            except ValueError:
+                self.data = {}
+
+    @staticmethod
+    def key(*parts) -> str:
+        import json
+
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+    def get(self, key: str) -> CellStats | None:
+        e = self.data.get(key)
+        if e is None:
+            return None
+        vals = np.array([np.nan if v is None else v for v in e["values"]], dtype=float)
+        return CellStats(e["point"] if e["point"] is not None else float("nan"), vals,
+                         tuple(np.nan if v is None else v for v in e["ci"]), e["n_clips"], e["n_seeds"],
+                         [np.nan if v is None else v for v in e["seed_values"]])
+
+    def put(self, key: str, st: CellStats) -> None:
+        def f(v):
+            return None if not math.isfinite(v) else round(float(v), 7)
+
+        self.data[key] = {"point": f(st.point), "values": [f(v) for v in st.values], "ci": [f(v) for v in st.ci],
+                          "n_clips": st.n_clips, "n_seeds": st.n_seeds, "seed_values": [f(v) for v in st.seed_values]}
+        self.dirty = True
+
+    def save(self) -> None:
+        if self.path is not None and self.dirty:
+            from sedkit.synth.io import atomic_write_json
+
+            atomic_write_json(self.path, self.data)
+
+
 def cell_stats(rows: list[dict], percent: dict[tuple, bool], metric_of=lambda row: row["metric"],
-               resamples: int = RESAMPLES, confidence: float = CONFIDENCE, seed: int = 0) -> tuple[dict, dict]:
+               resamples: int = RESAMPLES, confidence: float = CONFIDENCE, seed: int = 0,
+               memo: Memo | None = None) -> tuple[dict, dict]:
     """``({cell key: CellStats}, {cell key: why there is none})`` for the cells of one suite. Cells on the same clips
     share one clip draw per resample."""
-    systems, problems = {}, {}
+    memo = memo or Memo(None)
+    code = code_fingerprint()
+    systems, problems, out = {}, {}, {}
     for row in rows:
         key = (row["table"], row["row"], row["column"])
         metric = metric_of(row)
         if metric is None or not row.get("sources"):
             problems[key] = "no scored seeds"
             continue
+        mkey = Memo.key(row["sources"], metric, bool(percent.get(key)), resamples, confidence, seed, code)
+        cached = memo.get(mkey)
+        if cached is not None:
+            out[key] = cached
+            continue
         try:
             seeds = [clip_data(s["pred"], s["data"], s["split"], metric, s["postprocess"], _config(s["run"]))
                      for s in row["sources"]]
-            systems[key] = (System("/".join(key), seeds), metric, row["sources"][0])
+            systems[key] = (System("/".join(key), seeds), metric, row["sources"][0], mkey)
         except (SedkitError, OSError) as e:
             problems[key] = str(e).splitlines()[0][:200]
     draws: dict[tuple, np.ndarray] = {}
-    out = {}
-    for key, (system, metric, src) in systems.items():
+    for key, (system, metric, src, mkey) in systems.items():
         group = (src["data"], src["split"], tuple(sorted(system.ids)))
         if group not in draws:
             draws[group] = clip_weights(len(system.ids), resamples, np.random.default_rng(_stable(seed, *group[:2])))
@@ -86,6 +148,7 @@ def cell_stats(rows: list[dict], percent: dict[tuple, bool], metric_of=lambda ro
         finite = [v for v in seed_values if math.isfinite(v)]
         out[key] = CellStats(float(np.mean(finite)) if finite else float("nan"), vals, interval(vals, confidence),
                              len(system.ids), len(system.seeds), seed_values)
+        memo.put(mkey, out[key])
     return out, problems
 
 
@@ -135,7 +198,8 @@ def finding_stats(better: list[tuple], worse: list[tuple], mode: str, stats: dic
     return out
 
 
-def suite_verdicts(spec, rows: list[dict], confidence: float = CONFIDENCE, seed: int = 0) -> dict:
+def suite_verdicts(spec, rows: list[dict], confidence: float = CONFIDENCE, seed: int = 0,
+                   memo_path: Path | None = None) -> dict:
     """Cell intervals and finding verdicts of one suite, and the same for the threshold-free companions.
 
     Returns ``{"cells": {key: CellStats}, "cell_problems": {...}, "findings": [dict per finding],
@@ -146,13 +210,16 @@ def suite_verdicts(spec, rows: list[dict], confidence: float = CONFIDENCE, seed:
         for r in t.rows:
             for c in t.columns:
                 percent[(t.id, r.id, c.id)] = t.is_percent(c)
-    stats, problems = cell_stats(rows, percent, confidence=confidence, seed=seed)
+    memo = Memo(memo_path)
+    stats, problems = cell_stats(rows, percent, confidence=confidence, seed=seed, memo=memo)
 
     def companion(row):
         return THRESHOLD_FREE.get(row["metric"])
 
     comp_rows = [r for r in rows if companion(r)]
-    comp_stats, _ = cell_stats(comp_rows, {}, companion, confidence=confidence, seed=seed) if comp_rows else ({}, {})
+    comp_stats, _ = (cell_stats(comp_rows, {}, companion, confidence=confidence, seed=seed, memo=memo) if comp_rows
+                     else ({}, {}))
+    memo.save()
     findings = []
     for f in spec.findings:
         keys = {side: [] for side in ("better", "worse")}

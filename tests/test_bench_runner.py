@@ -153,7 +153,7 @@ def test_killed_run_resumes_only_unfinished_models(tmp_path):
 
 
 def test_ray_executor_gives_the_same_results(local_run, tmp_path):
-    pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'sedkit[ray]')")
+    pytest.importorskip("ray", reason="Ray is an optional extra (pip install -e '.[ray]' in the sedkit checkout)")
     suite, out = local_run
     out_ray = tmp_path / "ray"
     runner.run([str(suite)], out_ray, executor="ray", threads=1, echo=lambda s: None)
@@ -169,3 +169,35 @@ def test_cache_entries_are_content_addressed(tmp_path):
     assert not Cache.is_done(a)
     Cache.finish(a, {"train_s": 1.0})
     assert Cache.is_done(a) and Cache.read_done(a)["train_s"] == 1.0
+
+
+def test_bench_exits_nonzero_with_a_summary_when_cells_fail(tmp_path):
+    """A suite whose data cannot train: every cell fails, the run says how many and why, and exits 1."""
+    suite = tiny_suite(tmp_path, seeds=1)
+    spec = yaml.safe_load(suite.read_text())
+    broken = make_toy_datadir(tmp_path / "broken", per_class={"train": 1, "validation": 1, "eval": 1}, sr=8000)
+    for wav in (broken / "audio").rglob("*.wav"):
+        wav.write_bytes(b"not audio")
+    spec["datasets"] = {"a": {"path": str(broken)}, "b": {"path": str(broken)}}
+    suite.write_text(yaml.safe_dump(spec, sort_keys=False))
+    r = CliRunner().invoke(root, ["bench", "run", str(suite), "--out", str(tmp_path / "out"), "--workers", "1",
+                                  "--threads", "1"])
+    assert r.exit_code == 1, r.output
+    assert "cells failed or are incomplete" in r.stderr and "of 7 cells" in r.stderr
+    assert (tmp_path / "out" / "report.md").is_file()  # the report still says which cells and why
+
+
+def test_builtin_suite_names_win_over_local_folders_and_data_names_are_checked(tmp_path, monkeypatch):
+    from sedkit import SedkitError
+    from sedkit.benchmarks.suites import load_suite
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "waa").mkdir()  # what the README tour leaves behind
+    (tmp_path / "mine").mkdir()
+    name, spec = load_suite("waa")
+    assert name == "waa" and "Turpault" in spec.paper  # the built-in suite, not the folder
+    with pytest.raises(SedkitError, match="unknown suite 'mine'"):
+        load_suite("mine")  # a folder is not a suite
+    r = CliRunner().invoke(root, ["bench", "run", "waa", "--data", "nosuch=.", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "no suite being run has a dataset named 'nosuch'" in r.stderr
+    assert not (tmp_path / "o").exists()

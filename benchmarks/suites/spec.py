@@ -215,13 +215,16 @@ def suite_names() -> list[str]:
 
 
 def load_suite(name_or_path: str | Path) -> tuple[str, SuiteSpec]:
-    """A built-in suite by name (``waa``) or a YAML file; returns ``(name, spec)``."""
+    """A built-in suite by name (``waa``) or a YAML file; returns ``(name, spec)``. A built-in name always means the
+    built-in suite (a folder ``./waa`` left by the README tour does not hide it); a path is read as a suite only
+    when it names a ``.yaml`` / ``.yml`` file."""
+    name = str(name_or_path)
+    if name in suite_names():
+        return name, load_spec(SuiteSpec, builtin_spec_path(f"bench/{name}"))
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
+    if p.suffix in (".yaml", ".yml"):
         if not p.is_file():
             raise SedkitError(f"{p}: suite spec not found")
         return p.stem, load_spec(SuiteSpec, p)
-    if str(name_or_path) not in suite_names():
-        raise SedkitError(f"unknown suite {str(name_or_path)!r}; built-in suites: {', '.join(suite_names())} "
-                          "(or give a path to a suite YAML)")
-    return str(name_or_path), load_spec(SuiteSpec, builtin_spec_path(f"bench/{name_or_path}"))
+    raise SedkitError(f"unknown suite {name!r}; built-in suites: {', '.join(suite_names())} "
+                      "(or a path to a suite .yaml file)")
