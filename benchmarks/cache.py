@@ -5,8 +5,9 @@ of the entry's *key document* (everything its content depends on: generator and 
 config, the keys of the data it was made from, seed). Beside the folder, ``<folder>.key.json`` holds the key
 document and ``<folder>.done.json`` marks it finished; the marker is written last, atomically, so a crash leaves
 an unfinished entry that the next run completes (generators and the trainer resume from their own journals /
-``last.pt``). The folder itself holds only what its producer wrote. Two runs, or two suites, asking for the
-same key share one entry.
+``last.pt``). The done marker records the producer's code fingerprint (:mod:`sedkit.synth.fingerprint`): an entry
+finished by other code is made again (or, with ``--reuse-stale``, kept and marked in the report). The folder itself
+holds only what its producer wrote. Two runs, or two suites, asking for the same key share one entry.
 """
 from __future__ import annotations
 
@@ -41,8 +42,27 @@ class Cache:
         return path.parent / f"{path.name}.{what}.json"
 
     @classmethod
-    def is_done(cls, path: Path) -> bool:
-        return cls.marker(path).is_file()
+    def is_done(cls, path: Path, code: str | None = None) -> bool:
+        """Finished; with ``code``, also made by that code (the producer's fingerprint recorded when it finished)."""
+        if not cls.marker(path).is_file():
+            return False
+        return code is None or cls.read_done(path).get("code") == code
+
+    @classmethod
+    def is_stale(cls, path: Path, code: str | None) -> bool:
+        """Finished by other code than ``code``."""
+        return code is not None and cls.is_done(path) and not cls.is_done(path, code)
+
+    @classmethod
+    def clear(cls, path: Path) -> None:
+        """Remove an entry (its folder and markers), e.g. one made by older code, before it is made again."""
+        import shutil
+
+        path = Path(path)
+        if path.exists():
+            shutil.rmtree(path)
+        for what in ("done", "key"):
+            cls.marker(path, what).unlink(missing_ok=True)
 
     @classmethod
     def read_done(cls, path: Path) -> dict:

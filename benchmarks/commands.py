@@ -49,12 +49,16 @@ def _pairs(items: tuple[str, ...], flag: str) -> dict[str, str]:
               "dataset NAME instead of synthesizing it (your data).")
 @click.option("--soundbank", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Soundbank for the synthesized datasets (default: the built-in bank).")
-def run_cmd(suites, scale, seeds, device, executor, address, out, workers, threads, cache, data, soundbank):
+@click.option("--reuse-stale", is_flag=True, help="Keep cached datasets, models and evaluations made by other code "
+              "(another code fingerprint) instead of making them again; the report marks their cells.")
+def run_cmd(suites, scale, seeds, device, executor, address, out, workers, threads, cache, data, soundbank,
+            reuse_stale):
     from sedkit.benchmarks.runner import run
 
     t0 = time.perf_counter()
     results = run(list(suites), out, scale, seeds, device, executor, address, workers, threads, cache,
-                  _pairs(data, "--data"), str(soundbank) if soundbank else None, echo=click.echo)
+                  _pairs(data, "--data"), str(soundbank) if soundbank else None, echo=click.echo,
+                  reuse_stale=reuse_stale)
     click.echo("wall time per suite: " + ", ".join(f"{r['name']} {r['wall_s']:.1f} s" for r in results)
                + f"; total {time.perf_counter() - t0:.1f} s")
     click.echo(f"report: {out / 'report.md'}")

@@ -60,24 +60,34 @@ def run_job(job: dict) -> dict:
 
     torch.set_num_threads(job["threads"])
     run = Path(job["run_dir"])
+    code = job.get("code")
+    check = None if job.get("reuse_stale") else code  # None: any finished entry will do
     try:
+        if Cache.is_stale(run, check):  # trained by other code: train again from scratch, not from its last.pt
+            Cache.clear(run)
+            for ev in job["evals"]:
+                Cache.clear(Path(ev["dir"]))
+            Cache.start(run, {**job["key"], "code": code})
         run.mkdir(parents=True, exist_ok=True)
         with open(run / "bench.log", "a") as log:
-            if not Cache.is_done(run):
+            if not Cache.is_done(run, check):
                 t0 = time.perf_counter()
                 _train(job, log)
                 info = json.loads((run / "run.json").read_text())
                 Cache.finish(run, {"train_s": time.perf_counter() - t0, "device": info.get("device"),
-                                   "git_commit": job["git_commit"], "model": job["model"], "seed": job["seed"]})
+                                   "git_commit": job["git_commit"], "model": job["model"], "seed": job["seed"],
+                                   "code": code})
             for ev in job["evals"]:
                 folder = Path(ev["dir"])
-                if Cache.is_done(folder):
+                if Cache.is_done(folder, check):
                     continue
-                Cache.start(folder, ev["key"])
+                Cache.clear(folder)
+                Cache.start(folder, {**ev["key"], "code": code})
                 t0 = time.perf_counter()
                 metrics = _evaluate(job, ev, log)
                 atomic_write_json(folder / "metrics.json", json_safe(metrics))
-                Cache.finish(folder, {"eval_s": time.perf_counter() - t0})
+                Cache.finish(folder, {"eval_s": time.perf_counter() - t0, "code": code,
+                                      "git_commit": job["git_commit"]})
         return {"id": job["id"], "error": None}
     except (Exception, SystemExit) as e:  # one failed job must not stop the suite; the report shows why
         msg = str(e).splitlines()[0][:300] if str(e) else type(e).__name__

@@ -64,7 +64,8 @@ def ours_text(c: dict, digits: int, ci: tuple[float, float] | None = None) -> st
     if c["mean"] is None:
         return {"failed": "failed", "unavailable": "n/a"}.get(c["status"], "–")
     interval = f" [{fmt(ci[0], digits)}, {fmt(ci[1], digits)}]" if ci else ""
-    return f"{fmt(c['mean'], digits)} ± {fmt(c['std'], digits)}{interval}" + ("*" if c["status"] == "partial" else "")
+    return (f"{fmt(c['mean'], digits)} ± {fmt(c['std'], digits)}{interval}" + ("*" if c["status"] == "partial" else "")
+            + ("†" if c.get("stale") else ""))
 
 
 def digits_of(table, col) -> int:
@@ -168,8 +169,20 @@ def table_md(table, cells: dict[tuple, dict], n_seeds: int, stats: dict | None =
         lines.append("| " + " | ".join(shown + row) + " |")
     unit = " (%)" if table.percent and all(table.is_percent(c) for c in table.columns) else ""
     note = (f"\n\nOurs: mean ± std over {n_seeds} seeds{unit} [95% bootstrap interval over clips and seeds]; the "
-            f"paper's figure in parentheses ({table.source}). `*`: some seeds missing; `n/a`: model not available yet.")
+            f"paper's figure in parentheses ({table.source}). `*`: some seeds missing; `n/a`: model not available yet; "
+            "`†`: computed by other code than the current one (kept with --reuse-stale).")
     return "\n".join(lines) + note + (f" {table.note}" if table.note else "")
+
+
+def commits_text(cells: list[dict]) -> str:
+    """Which commit computed the cells (each cell's models were trained by the commit in their cache entry)."""
+    from collections import Counter
+
+    n = Counter(c["git_commit"] for c in cells if c.get("git_commit"))
+    stale = sum(1 for c in cells if c.get("stale"))
+    text = "Computed by commit " + ", ".join(f"`{k}` ({v} cell{'s' if v != 1 else ''})" for k, v in n.most_common())
+    return text + (f"; **{stale} cell(s) made by other code than the current one** (`†`, kept with --reuse-stale)"
+                   if stale else "") + "." if n else "No cell computed yet."
 
 
 def dataset_text(name: str, d: dict) -> str:
@@ -219,7 +232,8 @@ def suite_md(s: dict, figures: dict[str, str]) -> tuple[str, list[dict]]:
              f"{runs[-1]['wall_s']:.1f} s, {runs[-1]['jobs_run']} models trained, {runs[-1]['jobs_cached']} cached, "
              f"{runs[-1].get('jobs_blocked', 0)} could not run. Scale: {s['scale']}, seeds: {len(s['seeds'])}, executor: "
              f"{runs[-1]['executor']} ({runs[-1]['workers']} workers x {runs[-1]['threads']} threads).",
-             "Datasets: " + "; ".join(dataset_text(n, d) for n, d in s["datasets"].items()) + "."]
+             "Datasets: " + "; ".join(dataset_text(n, d) for n, d in s["datasets"].items()) + ".",
+             commits_text(s["cells"])]
     for t in spec.tables:
         parts.append(f"### {t.title}\n\n{table_md(t, cells, len(s['seeds']), stats['cells'])}")
         comp = companion_md(t, cells, stats["companion_cells"])

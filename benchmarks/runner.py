@@ -31,6 +31,7 @@ from sedkit.benchmarks.compare import cpu_seconds
 from sedkit.benchmarks.executors import execute
 from sedkit.benchmarks.suites import SuiteSpec, data_ref, load_suite
 from sedkit.specs import builtin_spec_path, deep_merge, expand, load_spec, read_yaml, resolved, spec_hash
+from sedkit.synth.fingerprint import code_fingerprint
 from sedkit.synth.io import atomic_write_json, safe_join, sha256_file
 from sedkit.synth.registry import GENERATORS
 
@@ -64,6 +65,8 @@ class Dataset:
     gen_scale: str = "small"
     soundbank: str | None = None
     error: str | None = None
+    code: str | None = None  # the generator's code fingerprint (None for a given data dir)
+    check: str | None = None  # the fingerprint a cached copy must have (None: any, --reuse-stale)
 
     @property
     def hash(self) -> str:
@@ -83,7 +86,8 @@ def metadata_key(path: Path) -> dict:
             "manifest": sha256_file(man) if man.is_file() else None}
 
 
-def resolve_dataset(name: str, entry, scale: str, cache: Cache, soundbank: str | None) -> Dataset:
+def resolve_dataset(name: str, entry, scale: str, cache: Cache, soundbank: str | None,
+                    reuse_stale: bool = False) -> Dataset:
     if entry.path is not None:
         path = Path(entry.path)
         return Dataset(name, metadata_key(path), path)
@@ -101,8 +105,9 @@ def resolve_dataset(name: str, entry, scale: str, cache: Cache, soundbank: str |
             else {"builtin": __version__, "seed": 0, "scale": gen_scale})
     key = {"generator": entry.generator, "spec": resolved(spec), "scale": gen_scale, "seed": entry.seed,
            "soundbank": bank}
+    code = code_fingerprint(gen.module)
     return Dataset(name, key, cache.entry("datasets", entry.generator, key), entry.generator, spec, entry.seed,
-                   gen_scale, soundbank)
+                   gen_scale, soundbank, code=code, check=None if reuse_stale else code)
 
 
 def _index_sha(root: Path) -> str:
@@ -115,9 +120,11 @@ def _index_sha(root: Path) -> str:
 
 def build_dataset(ds: Dataset, workers: int) -> None:
     """Generate the dataset into its cache entry unless it is done (or is a path dataset)."""
-    if ds.error or ds.generator is None or Cache.is_done(ds.dir):
+    if ds.error or ds.generator is None or Cache.is_done(ds.dir, ds.check):
         return
-    Cache.start(ds.dir, ds.key)
+    if Cache.is_stale(ds.dir, ds.check):  # made by other code: made again, from scratch
+        Cache.clear(ds.dir)
+    Cache.start(ds.dir, {**ds.key, "code": ds.code})
     t0 = time.perf_counter()
     try:
         GENERATORS[ds.generator].generate(ds.spec, ds.dir, seed=ds.seed, scale=ds.gen_scale, soundbank=ds.soundbank,
@@ -128,7 +135,8 @@ def build_dataset(ds: Dataset, workers: int) -> None:
         with open(Cache.marker(ds.dir, "error").with_suffix(".log"), "w") as f:
             f.write(traceback.format_exc())
         return
-    Cache.finish(ds.dir, {"generate_s": time.perf_counter() - t0, "key": ds.key})
+    Cache.finish(ds.dir, {"generate_s": time.perf_counter() - t0, "key": ds.key, "code": ds.code,
+                          "git_commit": git_commit()})
 
 
 # ---------------------------------------------------------------- models, jobs and cells
@@ -154,8 +162,15 @@ class Plan:
     cells: list[dict] = field(default_factory=list)
 
 
+def model_code(model: str) -> str:
+    """The code fingerprint of a model's cells: its builder module and the training API, transitively."""
+    from sedkit.baselines.registry import MODELS
+
+    return code_fingerprint(MODELS[model].split(":")[0], "sedkit.baselines.api") if model in MODELS else "unknown"
+
+
 def plan_suite(name: str, suite: SuiteSpec, scale: str, seeds: list[int], cache: Cache, device: str, threads: int,
-               datasets: dict[str, Dataset]) -> Plan:
+               datasets: dict[str, Dataset], reuse_stale: bool = False) -> Plan:
     plan = Plan(datasets)
     commit = git_commit()
     for t in suite.tables:
@@ -180,7 +195,8 @@ def plan_suite(name: str, suite: SuiteSpec, scale: str, seeds: list[int], cache:
                             "id": rid, "key": rkey, "model": ref.model, "overrides": ov, "seed": seed,
                             "run_dir": str(cache.entry("runs", f"{ref.model}-s{seed}", rkey)),
                             "data": str(tr.data_dir(tr_sub)), "device": device, "threads": threads,
-                            "git_commit": commit, "evals": [], "error": tr.error,
+                            "git_commit": commit, "evals": [], "error": tr.error, "code": model_code(ref.model),
+                            "reuse_stale": reuse_stale,
                             "label": f"{name}: {f['model']} on {f['train']} seed {seed}"}
                     ekey = {"run": rid, "data": [te.hash, te_sub], "split": f["split"],
                             "postprocess": f["postprocess"]}
@@ -198,7 +214,9 @@ def plan_suite(name: str, suite: SuiteSpec, scale: str, seeds: list[int], cache:
 
 
 def pending(job: dict) -> bool:
-    return not (Cache.is_done(Path(job["run_dir"])) and all(Cache.is_done(Path(e["dir"])) for e in job["evals"]))
+    check = None if job.get("reuse_stale") else job.get("code")
+    return not (Cache.is_done(Path(job["run_dir"]), check)
+                and all(Cache.is_done(Path(e["dir"]), check) for e in job["evals"]))
 
 
 def metric_value(metrics: dict, dotted: str) -> float:
@@ -219,14 +237,15 @@ def collect(suite: SuiteSpec, plan: Plan, errors: dict[str, str]) -> list[dict]:
     rows = []
     for (tid, rid, cid), cells in groups.items():
         t, r, col = suite.cell(f"{tid}/{rid}:{cid}")
-        vals, wall, devices, commits, problems, sources = [], 0.0, set(), set(), [], []
+        vals, wall, devices, commits, problems, sources, stale = [], 0.0, set(), set(), [], [], 0
         for c in cells:
             if c.get("blocked"):
                 problems.append(c["blocked"])
                 continue
             job, ev = evals[c["eval"]]
             run, folder = Path(job["run_dir"]), Path(ev["dir"])
-            if not (Cache.is_done(run) and Cache.is_done(folder)):
+            check = None if job.get("reuse_stale") else job.get("code")
+            if not (Cache.is_done(run, check) and Cache.is_done(folder, check)):
                 problems.append(errors.get(job["id"]) or job.get("error") or "not run yet")
                 continue
             info = Cache.read_done(run)
@@ -244,6 +263,7 @@ def collect(suite: SuiteSpec, plan: Plan, errors: dict[str, str]) -> list[dict]:
             wall += info.get("train_s", 0.0) + Cache.read_done(folder).get("eval_s", 0.0)
             devices.add(str(info.get("device")))
             commits.add(str(info.get("git_commit")))
+            stale += Cache.is_stale(run, job.get("code")) or Cache.is_stale(folder, job.get("code"))
         finite = [v for v in vals if math.isfinite(v)]
         k = list(t.columns).index(col)
         paper = r.paper[k] if r.paper else None
@@ -260,6 +280,7 @@ def collect(suite: SuiteSpec, plan: Plan, errors: dict[str, str]) -> list[dict]:
                                                  "unavailable" if all(c.get("blocked") for c in cells) else "failed"),
             "error": problems[0] if problems else None,
             "sources": sources,  # per seed: where its per-clip predictions are (the report's bootstrap reads them)
+            "stale": stale,  # seeds computed by other code, kept with --reuse-stale
         })
     return rows
 
@@ -308,7 +329,8 @@ class Timing:
 
 def run_suite(name: str, suite: SuiteSpec, out: Path, cache: Cache, scale: str, seeds: list[int], device: str,
               executor: str, workers: int, threads: int, address: str | None = None,
-              data: dict[str, str] | None = None, soundbank: str | None = None, echo=print) -> dict:
+              data: dict[str, str] | None = None, soundbank: str | None = None, echo=print,
+              reuse_stale: bool = False) -> dict:
     folder = safe_join(out, f"suites/{name}")
     folder.mkdir(parents=True, exist_ok=True)
     timing = Timing(folder / "timing.json", scale=scale, seeds=len(seeds), executor=executor, workers=workers,
@@ -317,12 +339,14 @@ def run_suite(name: str, suite: SuiteSpec, out: Path, cache: Cache, scale: str, 
     for ds_name, entry in suite.datasets.items():
         if data and ds_name in data:
             entry = entry.model_copy(update={"generator": None, "path": data[ds_name]})
-        datasets[ds_name] = resolve_dataset(ds_name, entry, scale, cache, soundbank)
+        datasets[ds_name] = resolve_dataset(ds_name, entry, scale, cache, soundbank, reuse_stale)
     needed = {data_ref(t.cell_fields(r, c)[k])[0] for t in suite.tables for r in t.rows for c in t.columns
               for k in ("train", "test")}
     for ds_name in sorted(needed):
-        echo(f"[{name}] dataset {ds_name}: " + ("cached" if datasets[ds_name].generator is None
-                                                or Cache.is_done(datasets[ds_name].dir) else "generating"))
+        ds = datasets[ds_name]
+        state = ("cached" if ds.generator is None or Cache.is_done(ds.dir, ds.check) else
+                 "made by other code: generating again" if Cache.is_stale(ds.dir, ds.check) else "generating")
+        echo(f"[{name}] dataset {ds_name}: {state}")
         build_dataset(datasets[ds_name], workers)
         if datasets[ds_name].error:
             echo(f"[{name}] dataset {ds_name}: {datasets[ds_name].error}")
@@ -330,11 +354,11 @@ def run_suite(name: str, suite: SuiteSpec, out: Path, cache: Cache, scale: str, 
         "name": name, "spec": resolved(suite), "scale": scale, "seeds": seeds,
         "datasets": {n: {"dir": str(d.dir), "generator": d.generator, "scale": d.gen_scale if d.generator else None,
                          "sha256": spec_hash(d.key), "error": d.error} for n, d in datasets.items() if n in needed}})
-    plan = plan_suite(name, suite, scale, seeds, cache, device, threads, datasets)
+    plan = plan_suite(name, suite, scale, seeds, cache, device, threads, datasets, reuse_stale)
     todo = [j for j in plan.jobs.values() if pending(j) and not j["error"]]
     for job in todo:
         if not Cache.is_done(Path(job["run_dir"])):
-            Cache.start(Path(job["run_dir"]), job["key"])
+            Cache.start(Path(job["run_dir"]), {**job["key"], "code": job["code"]})
     blocked = sum(1 for j in plan.jobs.values() if j["error"])
     unavailable = sum(1 for c in plan.cells if c.get("blocked"))
     echo(f"[{name}] {len(plan.jobs)} models to train and evaluate: {len(todo)} to run ({executor}, {workers} "
@@ -370,7 +394,9 @@ def default_workers(executor: str, workers: int | None, threads: int | None) -> 
 def run(suites: list[str], out: Path, scale: str = "small", seeds: int | None = None, device: str = "auto",
         executor: str = "local", address: str | None = None, workers: int | None = None,
         threads: int | None = None, cache: Path | None = None, data: dict[str, str] | None = None,
-        soundbank: str | None = None, echo=print) -> list[dict]:
+        soundbank: str | None = None, echo=print, reuse_stale: bool = False) -> list[dict]:
+    """Run suites into ``out``. Cached datasets, models and evaluations made by other code (another code
+    fingerprint) are made again, unless ``reuse_stale`` (the report then marks their cells)."""
     from sedkit.benchmarks.report import render
     from sedkit.benchmarks.suites import suite_names
 
@@ -390,6 +416,6 @@ def run(suites: list[str], out: Path, scale: str = "small", seeds: int | None = 
     for name, suite in loaded:
         n = seeds or suite.seeds
         results.append(run_suite(name, suite, out, store, scale, list(range(n)), device, executor, w, th, address,
-                                 data, soundbank, echo))
+                                 data, soundbank, echo, reuse_stale))
         render(out)  # the report grows suite by suite
     return results

@@ -201,3 +201,50 @@ def test_builtin_suite_names_win_over_local_folders_and_data_names_are_checked(t
     r = CliRunner().invoke(root, ["bench", "run", "waa", "--data", "nosuch=.", "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "no suite being run has a dataset named 'nosuch'" in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_cache_never_serves_results_of_other_code(tmp_path, monkeypatch):
+    """Change one model family's source fingerprint: only that model's cells are computed again; --reuse-stale
+    keeps them and the report marks them."""
+    from sedkit.synth import fingerprint
+
+    per = {"train": 2, "validation": 1, "eval": 1}
+    data = make_toy_datadir(tmp_path / "d", per_class=per, sr=8000, duration_s=1.0)
+    gmp = {"model": "gmp", "config": {"frontend": {"sr": 8000, "n_fft": 512, "hop_length": 256, "n_mels": 16},
+                                      "encoder": {"channels": [4, 4]}, "figures": 0,
+                                      "train": {"epochs": 1, "patience": None},
+                                      "data": {"clip_seconds": 1.0, "batch_size": 4}}}
+    spec = {"title": "Two families", "paper": "Nobody 2099", "seeds": 1, "datasets": {"d": {"path": str(data)}},
+            "models": {"clf": {**TINY_MODEL, "config": {**TINY_MODEL["config"], "train": {"epochs": 1,
+                                                                                            "patience": None}}},
+                       "gmp": gmp},
+            "tables": [{"id": "t", "title": "T", "source": "S", "defaults": {"metric": "map", "train": "d"},
+                        "rows": [{"id": "clf", "label": "clf", "model": "clf"},
+                                 {"id": "gmp", "label": "gmp", "model": "gmp"}],
+                        "columns": [{"id": "map", "label": "mAP"}]}]}
+    suite = tmp_path / "two.yaml"
+    suite.write_text(yaml.safe_dump(spec, sort_keys=False))
+    out = tmp_path / "out"
+
+    def jobs():
+        return json.loads((out / "suites" / "two" / "timing.json").read_text())["runs"][-1]
+
+    runner.run([str(suite)], out, workers=1, threads=1, echo=lambda s: None)
+    assert (jobs()["jobs_run"], jobs()["jobs_cached"]) == (2, 0)
+    real = fingerprint.source_bytes
+    monkeypatch.setattr(fingerprint, "source_bytes",
+                        lambda p: real(p) + (b"# changed" if p.name == "attention.py" else b""))
+    fingerprint.clear()
+    try:
+        runner.run([str(suite)], out, workers=1, threads=1, echo=lambda s: None, reuse_stale=True)
+        assert (jobs()["jobs_run"], jobs()["jobs_cached"]) == (0, 2)  # kept ...
+        cells = {c["row"]: c for c in json.loads((out / "results.json").read_text())["cells"]}
+        assert cells["gmp"]["stale"] and not cells["clf"]["stale"]  # ... and marked
+        assert "†" in (out / "report.md").read_text() and "made by other code" in (out / "report.md").read_text()
+        runner.run([str(suite)], out, workers=1, threads=1, echo=lambda s: None)
+        assert (jobs()["jobs_run"], jobs()["jobs_cached"]) == (1, 1)  # only gmp (attention.py) is trained again
+        cells = {c["row"]: c for c in json.loads((out / "results.json").read_text())["cells"]}
+        assert not cells["gmp"]["stale"] and cells["gmp"]["status"] == "ok"
+    finally:
+        monkeypatch.undo()
+        fingerprint.clear()
