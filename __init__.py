@@ -8,3 +8,10 @@ class SedkitError(Exception):
 
     The message must say what was wrong and where (file, key, item).
     """
+
+
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message for a one-line error (its type name when the message is empty)."""
+    lines = str(e).strip().splitlines()
+    return lines[0][:limit] if lines else type(e).__name__
+

@@ -7,6 +7,7 @@ A command whose module does not exist yet prints "not implemented yet".
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
@@ -122,6 +123,19 @@ class LazyGroup(click.Group):
         return LazyCommand(name, target, short, f"sedkit {self.name} {name} --help")
 
 
+def os_error_line(e: OSError) -> str:
+    """A file-system error as one line: the path, what went wrong, and what to do for a full disk."""
+    import errno
+
+    where = e.filename if e.filename is not None else "sedkit"
+    text = f"{where}: {e.strerror or e}"
+    if e.errno == errno.ENOSPC:
+        text += " (no space left; what was written so far is kept: free some space and run again with --resume)"
+    elif e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        text += " (choose an --out where you can write)"
+    return text
+
+
 class OneLineError(click.ClickException):
     """A SedkitError as the CLI shows it: one line on stderr, exit code 2, no traceback."""
 
@@ -132,6 +146,25 @@ class OneLineError(click.ClickException):
 
 
 class Root(click.Group):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Bad flags and values are one line too (``sedkit: error: sedkit synth waa: Invalid value for ...``), exit
+        code 2, instead of click's usage block."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            where = e.ctx.command_path if e.ctx is not None else "sedkit"
+            click.echo(f"sedkit: error: {where}: {e.format_message()}", err=True)
+            sys.exit(2)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -139,6 +172,10 @@ class Root(click.Group):
             if ctx.params.get("debug"):
                 raise
             raise OneLineError(str(e)) from None
+        except OSError as e:  # the file system said no (not a folder, read-only, full disk, a symlink loop ...)
+            if ctx.params.get("debug") or e.errno is None:
+                raise
+            raise OneLineError(os_error_line(e)) from None
         except KeyboardInterrupt:
             raise click.exceptions.Abort() from None
 

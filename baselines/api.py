@@ -22,7 +22,7 @@ from typing import Callable, Literal
 
 import yaml
 
-from sedkit import SedkitError, __version__
+from sedkit import SedkitError, __version__, first_line
 from sedkit.baselines import registry
 from sedkit.baselines.registry import ModelEntry
 from sedkit.baselines.trainer import Trainer, load_checkpoint, seed_everything, torch_threads
@@ -96,7 +96,18 @@ def _run_stages(entry: ModelEntry, run: Path, device, resume: bool) -> None:
 
 
 def _read_run_json(run: Path) -> dict:
-    return json.loads((run / "run.json").read_text())
+    """``run.json`` of a run folder; a one-line error when it is missing, not JSON, or not a run record."""
+    p = run / "run.json"
+    try:
+        info = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SedkitError(f"{p}: missing (not a run folder; train one with sedkit train)") from None
+    except (OSError, ValueError) as e:
+        raise SedkitError(f"{p}: not a readable run record ({first_line(e)})") from None
+    missing = [k for k in ("model", "data", "classes") if not isinstance(info, dict) or k not in info]
+    if missing:
+        raise SedkitError(f"{p}: not a sedkit run record (no {', '.join(missing)}); it may be damaged: train again")
+    return info
 
 
 def train(model: str, data: str | Path, out: str | Path, *, config: str | Path | dict | None = None,
@@ -114,7 +125,6 @@ def train(model: str, data: str | Path, out: str | Path, *, config: str | Path |
     data, out = Path(data), Path(out)
     with torch_threads(threads):
         dev = resolve_device(device)
-        out.mkdir(parents=True, exist_ok=True)
         saved = out / "config.yaml"
         if resume and saved.exists():
             info = _read_run_json(out)
@@ -135,7 +145,8 @@ def train(model: str, data: str | Path, out: str | Path, *, config: str | Path |
             cfg = model_config(model, config, extra)
         train_seed = int(cfg.get("train", {}).get("seed", 0)) if isinstance(cfg.get("train"), dict) else 0
         seed_everything(train_seed)
-        entry = registry.build(model, cfg, data, dev, training=True)
+        entry = registry.build(model, cfg, data, dev, training=True)  # validates the config and the data first
+        out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(saved, yaml.safe_dump(entry.config, sort_keys=False))
         atomic_write_json(out / "run.json", {"model": model, "data": str(data.resolve()), "classes": entry.classes,
                                               "task": entry.task, "config_sha256": spec_hash(entry.config),

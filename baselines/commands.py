@@ -39,7 +39,7 @@ def parse_sets(items: tuple[str, ...]) -> dict:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one key, e.g. train.lr=0.01.")
 @click.option("--epochs", type=int, help="Shortcut for --set train.epochs=N.")
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]), show_default=True)
-@click.option("--seed", type=int, help="Shortcut for --set train.seed=S.")
+@click.option("--seed", type=click.IntRange(min=0), help="Shortcut for --set train.seed=S.")
 @click.option("--resume", is_flag=True, help="Continue from <out>/last.pt with the saved config.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch (default: torch's choice).")
 def train_cmd(model, data, out, config, sets, epochs, device, seed, resume, threads):
@@ -84,7 +84,7 @@ def eval_cmd(run, data, split, postprocess, checkpoint, device, threads):
 @click.option("--postprocess", default="none", type=click.Choice(["none", "median", "hmm"]), show_default=True)
 @click.option("--resamples", type=click.IntRange(min=10), help="Bootstrap resamples (default 1000; 100 for PSDS).")
 @click.option("--confidence", default=0.95, show_default=True, type=float)
-@click.option("--seed", default=0, show_default=True, help="Seed of the resampling.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the resampling.")
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]), show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def compare_cmd(a, b, data, split, metric, postprocess, resamples, confidence, seed, device, as_json):

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 import csv
 import io
 import math
@@ -19,7 +20,9 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from tqdm import tqdm
 
-from sedkit import SedkitError
+from sedkit import SedkitError, first_line
+from pydantic import Field
+
 from sedkit.specs import Spec
 
 from sedkit.synth.io import atomic_path, atomic_write_text
@@ -33,12 +36,12 @@ CHECKPOINT_FORMAT = "sedkit-checkpoint-1"
 class TrainSpec(Spec):
     """The ``train:`` section of a model spec."""
 
-    epochs: int
-    lr: float
+    epochs: int = Field(ge=1)
+    lr: float = Field(gt=0)
     optimizer: Literal["adam", "adagrad", "sgd"]
-    weight_decay: float = 0.0
-    patience: int | None  # epochs without improvement of the selection metric; None = never stop early
-    seed: int
+    weight_decay: float = Field(0.0, ge=0)
+    patience: int | None = Field(ge=1)  # epochs without improvement of the selection metric; None = never stop early
+    seed: int = Field(ge=0)
     amp: bool = False  # bfloat16 autocast, CUDA only
 
 
@@ -74,9 +77,16 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     if not p.exists():
         raise SedkitError(f"{p}: checkpoint not found")
     try:
-        ck = torch.load(p, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing them
+            warnings.simplefilter("ignore")
+            ck = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as e:  # corrupt file or unsafe pickle content
-        raise SedkitError(f"{p}: cannot load checkpoint ({str(e).splitlines()[0][:200]})") from None
+        why = first_line(e)
+        if "weights only" in why.lower() or "weights_only" in why:  # never relay torch's advice to load unsafely
+            why = "it holds objects a safe load refuses (loading them could run code)"
+        elif p.stat().st_size == 0:
+            why = "the file is empty"
+        raise SedkitError(f"{p}: cannot load checkpoint: {why}") from None
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise SedkitError(f"{p}: not a sedkit checkpoint")
     return ck

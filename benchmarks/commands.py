@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from sedkit import SedkitError
+from sedkit.synth.workers import workers_option
 
 
 def _pairs(items: tuple[str, ...], flag: str) -> dict[str, str]:
@@ -40,7 +41,7 @@ def _pairs(items: tuple[str, ...], flag: str) -> dict[str, str]:
 @click.option("--address", default=None, help="Ray cluster address (auto, ray://host:10001); default: start a "
               "local Ray instance on this machine.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench"), show_default=True)
-@click.option("--workers", type=click.IntRange(1), default=None, help="Parallel models (default: all cores).")
+@workers_option("Parallel models (default: all cores).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="Torch threads per model (default: "
               "cores / workers).")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,

@@ -22,7 +22,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Iterator
 
-from sedkit import SedkitError
+from sedkit import SedkitError, first_line
 from sedkit.benchmarks.cache import Cache
 from sedkit.synth.io import atomic_write_json
 
@@ -127,7 +127,7 @@ def run_ray(jobs: list[dict], address: str | None, device: str) -> Iterator[tupl
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
         except (RuntimeError, ConnectionError, ValueError) as e:
             raise SedkitError(f"cannot start or reach Ray (address {address or 'local'}): "
-                              f"{str(e).splitlines()[0][:200]}") from None
+                              f"{first_line(e)}") from None
         started = True
     try:
         has_gpu = ray.cluster_resources().get("GPU", 0) >= 1

@@ -13,7 +13,8 @@ Method (the paired, seed-aware bootstrap of :mod:`sedkit.baselines.evaluation.bo
 - p-values are two-sided bootstrap p-values, Holm-corrected over the suite's findings;
 - an inconclusive finding gets its minimum detectable effect (80% power) and, when the paper gives its own margin,
   an extrapolation of how many eval clips or seeds would resolve it (the interval shrinks as 1/sqrt(n));
-- a thresholded metric (F-measure) gets a threshold-free companion (mAP, PSDS1) for the same cells and findings.
+- a thresholded metric (F-measure) gets a threshold-free companion (mAP; for SED F-measures the clip-level mAP of
+  the same model) for the same cells and findings.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sedkit import SedkitError
+from sedkit import SedkitError, first_line
 from sedkit.baselines.evaluation.bootstrap import (CONFIDENCE, POWER, PSDS_RESAMPLES, RESAMPLES, System, clip_weights,
                                                    holm, interval, minimum_detectable_effect, p_values, point_value,
                                                    verdict)
@@ -133,7 +134,7 @@ def cell_stats(rows: list[dict], percent: dict[tuple, bool], metric_of=lambda ro
                      for s in row["sources"]]
             systems[key] = (System("/".join(key), seeds), metric, row["sources"][0], mkey)
         except (SedkitError, OSError) as e:
-            problems[key] = str(e).splitlines()[0][:200]
+            problems[key] = first_line(e)
     draws: dict[tuple, np.ndarray] = {}
     for key, (system, metric, src, mkey) in systems.items():
         group = (src["data"], src["split"], tuple(sorted(system.ids)))

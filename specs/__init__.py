@@ -228,10 +228,14 @@ def read_yaml(path: str | Path) -> dict:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SedkitError(f"{p}: not a YAML text file (not UTF-8 text)") from None
     except OSError as e:
         raise SedkitError(f"{p}: cannot read spec ({e.strerror or e})") from None
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise SedkitError(f"{p}: the YAML is nested too deeply") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{p}:{mark.line + 1}" if mark else str(p)
@@ -252,17 +256,33 @@ def builtin_spec_path(name: str) -> Path:
 
 
 def load_spec(model: type[S], path: str | Path | None = None, overrides: dict[str, Any] | None = None,
-              data: dict | None = None) -> S:
-    """Read ``path`` (YAML) or ``data``, apply dotted ``overrides`` (None values are skipped), validate."""
+              data: dict | None = None, flags: dict[str, str] | None = None) -> S:
+    """Read ``path`` (YAML) or ``data``, apply dotted ``overrides`` (None values are skipped), validate.
+
+    ``flags`` names the command-line flag of each override key: an invalid value that came from a flag is reported
+    against the flag (``--segment '': ...``), not against the spec file the user never wrote."""
     where = str(path) if path is not None else "<spec>"
     raw = copy.deepcopy(data) if data is not None else (read_yaml(path) if path is not None else {})
-    for k, v in (overrides or {}).items():
-        if v is not None:
-            set_dotted(raw, k, v)
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for k, v in given.items():
+        set_dotted(raw, k, v)
     try:
         return model.model_validate(raw)
     except ValidationError as e:
-        raise SedkitError(_format_errors(where, e)) from None
+        from_flags = _flag_errors(e, given, flags or {})
+        raise SedkitError(from_flags or _format_errors(where, e)) from None
+
+
+def _flag_errors(err: ValidationError, given: dict[str, Any], flags: dict[str, str]) -> str | None:
+    """One message naming the flags, when every validation error lies under a key that a flag set."""
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"] if not str(x).startswith("function-"))
+        key = next((k for k in given if loc == k or loc.startswith(k + ".")), None)
+        if key is None or key not in flags:
+            return None
+        parts.append(f"{flags[key]} {given[key]!r}: {e['msg'].removeprefix('Value error, ')}")
+    return "invalid value: " + "; ".join(parts) if parts else None
 
 
 def resolved(spec: BaseModel) -> dict:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sedkit import SedkitError
+from sedkit import SedkitError, first_line
 from sedkit.synth.io import atomic_write_text
 
 STRONG_COLS = ["filename", "onset", "offset", "event_label"]
@@ -111,7 +111,7 @@ def read_metadata(path: str | os.PathLike) -> tuple[str, pd.DataFrame]:
     try:
         df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise SedkitError(f"{path}: cannot read TSV ({str(e).splitlines()[0][:200]})") from None
+        raise SedkitError(f"{path}: cannot read TSV ({first_line(e)})") from None
     cols = list(df.columns)
     if cols[:4] == STRONG_COLS:
         _numbers(path, df, ["onset", "offset"], "onset/offset", blank_ok=df["event_label"] == "")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from sedkit import SedkitError, __version__
+from sedkit import SedkitError, __version__, first_line
 from sedkit.synth.contract import read_metadata
 from sedkit.synth.io import atomic_write_json, sha256_file
 
@@ -118,7 +118,7 @@ def check_dataset(root: str | os.PathLike, tol_s: float = 0.002) -> list[str]:
             try:
                 kind, df = read_metadata(tsv)
             except Exception as e:  # noqa: BLE001 - report, don't crash
-                problems.append(f"{rel_tsv}: unreadable ({str(e).splitlines()[0]})")
+                problems.append(f"{rel_tsv}: unreadable ({first_line(e)})")
                 continue
             for fname in sorted(set(df["filename"])):
                 if not (adir / fname).is_file():

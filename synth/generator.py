@@ -18,6 +18,7 @@ from sedkit.synth.compat import import_scaper
 from sedkit.specs import Spec, builtin_spec_path, load_spec, resolved, spec_hash
 from sedkit.synth.runner import Job
 from sedkit.synth.scene import SceneSpec
+from sedkit.synth.workers import workers_option
 
 
 @dataclass
@@ -82,12 +83,12 @@ def generator_options(name: str, spec_name: str | None = None, out_help: str | N
         out,
         click.option("--scale", type=click.Choice(["paper", "small"]), default="paper", show_default=True,
                      help="paper: the published sizes; small: tens of clips (tests, smoke runs)."),
-        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every draw."),
         click.option("--soundbank", type=click.Path(path_type=Path), default=None,
                      help="Soundbank root (default: the built-in bank, built and cached on first use)."),
         click.option("--spec", "spec_path", type=click.Path(path_type=Path), default=None,
                      help=f"YAML spec (default: the built-in specs/{spec_name}.yaml)."),
-        click.option("--workers", type=int, default=None, help="Worker processes (default: all cores)."),
+        workers_option("Worker processes (default: all cores)."),
         click.option("--resume", is_flag=True, help="Continue or verify a previous run into --out."),
     ]
 
@@ -99,8 +100,10 @@ def generator_options(name: str, spec_name: str | None = None, out_help: str | N
     return deco
 
 
-def load_generator_spec(model, name: str, spec_path: Path | None, overrides: dict):
-    return load_spec(model, spec_path or builtin_spec_path(name), overrides)
+def load_generator_spec(model, name: str, spec_path: Path | None, overrides: dict, flags: dict | None = None):
+    """The generator's spec: ``--spec`` (else the built-in one), then the command-line ``overrides``; ``flags``
+    maps override keys to the flags that set them (errors name the flag)."""
+    return load_spec(model, spec_path or builtin_spec_path(name), overrides, flags=flags)
 
 
 def default_workers(workers: int | None) -> int:

@@ -1,6 +1,7 @@
 """File-system primitives shared by every writer in sedkit.
 
-- every file is written to a temporary name in its final folder, then renamed (atomic on POSIX);
+- every file is written to a temporary name in its final folder, then renamed (atomic on POSIX), with the
+  permissions the umask gives a new file (``mkstemp`` alone would leave it readable by its owner only);
 - every path a command writes is resolved against its output root and refused if it escapes it;
 - sha256 of files, streamed.
 """
@@ -33,6 +34,24 @@ def safe_join(root: str | os.PathLike, rel: str | os.PathLike) -> Path:
     return parent / rel_p.name
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it (``/proc/self/status``), else by setting and restoring it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(path: str | os.PathLike, folder: bool = False) -> None:
+    """Give ``path`` (made by mkstemp / mkdtemp, mode 0600 / 0700) the mode a plain new file / folder would get."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~current_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``, on error delete it.
@@ -45,6 +64,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp_p = Path(tmp)
+    honour_umask(tmp_p)
     try:
         yield tmp_p
         os.replace(tmp_p, path)

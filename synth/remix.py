@@ -192,6 +192,7 @@ def remix_cmd(out, scale, seed, soundbank, spec_path, workers, resume, snrs, sr,
     except ValueError:
         raise SedkitError(f"--snr {snrs!r}: expected comma-separated numbers, e.g. 0,10,20") from None
     over = {"snrs": snr_list, "sr": sr, "classes": [c.strip() for c in classes.split(",")] if classes else None}
-    spec = load_generator_spec(RemixSpec, "remix", spec_path, over)
+    spec = load_generator_spec(RemixSpec, "remix", spec_path, over,
+                               {"snrs": "--snr", "sr": "--sr", "classes": "--classes"})
     man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume)
     click.echo(f"{out}: {len(man['files'])} files, spec sha256 {man['spec_sha256'][:12]}")

@@ -201,7 +201,7 @@ def trim_rir(h: np.ndarray, max_len: int) -> np.ndarray:
                             "Example: sedkit rir make --out rirs --n 50")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option("--n", "n", default=50, show_default=True, type=int, help="Number of RIRs.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--spec", "spec_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML spec (default: the built-in specs/rir.yaml).")
 @click.option("--sr", type=int, help="Sample rate (overrides the spec).")

@@ -184,7 +184,7 @@ def write_outputs(out: Path, spec: SemiSpec, rows: pd.DataFrame, probes: pd.Data
               help=f"Domain gap 0 (identical domains) .. 3 (strong); default {spec_default('semi', 'gap')}.")
 @click.option("--sr", type=int, default=None, help=f"Sample rate (default {spec_default('semi', 'sr')}).")
 def semi_cmd(out, scale, seed, soundbank, spec_path, workers, resume, gap, sr):
-    spec = load_generator_spec(SemiSpec, "semi", spec_path, {"gap": gap, "sr": sr})
+    spec = load_generator_spec(SemiSpec, "semi", spec_path, {"gap": gap, "sr": sr}, {"gap": "--gap", "sr": "--sr"})
     man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume)
     g = man["domain_gap"]
     click.echo(f"{out}: {len(man['files'])} files, spec sha256 {man['spec_sha256'][:12]}, domain gap {g['gap']:g}: "

@@ -144,7 +144,9 @@ def strong_cmd(out, scale, seed, soundbank, spec_path, workers, resume, sr, n_tr
     counts = "small_counts" if scale == "small" else "counts"
     over = {"sr": sr, f"{counts}.train": n_train, f"{counts}.validation": n_validation,
             "scene.polyphony_cap": polyphony_cap, "scene.time_stretch": ["uniform", 0.9, 1.1] if time_stretch else None}
-    spec = load_generator_spec(StrongSpec, "strong", spec_path, over)
+    spec = load_generator_spec(StrongSpec, "strong", spec_path, over, {
+        "sr": "--sr", f"{counts}.train": "--train", f"{counts}.validation": "--validation",
+        "scene.polyphony_cap": "--polyphony-cap"})
     if no_reverb:
         spec.scene.reverb = None
     man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume)

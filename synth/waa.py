@@ -329,10 +329,11 @@ def _waa_options(kind: str):
 def _run(kind, out, segment, sr, scale, seed, soundbank, spec_path, pitch_shift, workers, resume, event_duration):
     from sedkit.synth.generator import default_workers
 
-    segs = [s.strip() for s in segment.split(",")] if segment else None
+    segs = [s.strip() for s in segment.split(",")] if segment is not None else None
     over = {"segments": segs, "sr": sr, "pitch_shift": ["uniform", -3, 3] if pitch_shift else None,
             "event_duration": event_duration}
-    spec = load_spec(WaaSpec, spec_path or builtin_spec_path("waa"), over)
+    spec = load_spec(WaaSpec, spec_path or builtin_spec_path("waa"), over,
+                     flags={"segments": "--segment", "sr": "--sr", "pitch_shift": "--pitch-shift"})
     out = out or Path(f"{kind}_{'_'.join(length_name(parse_length(s)) for s in spec.segments)}")
     man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume, kind)
     click.echo(f"{out}: {len(man['files'])} files, spec sha256 {man['spec_sha256'][:12]}")

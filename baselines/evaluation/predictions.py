@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from sedkit import SedkitError
+from sedkit import SedkitError, first_line
 from sedkit.synth.io import atomic_write_text, safe_join
 from sedkit.baselines.trainer import to_device
 
@@ -55,7 +55,7 @@ def read_clip_scores(path: str | Path, classes: list[str] | None = None) -> tupl
     try:
         df = pd.read_csv(p, sep="\t", dtype={"filename": str})
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise SedkitError(f"{p}: cannot read clip scores ({str(e).splitlines()[0][:200]})") from None
+        raise SedkitError(f"{p}: cannot read clip scores ({first_line(e)})") from None
     if df.columns[0] != "filename":
         raise SedkitError(f"{p}: first column must be 'filename', got {df.columns[0]!r}")
     cols = list(df.columns[1:])

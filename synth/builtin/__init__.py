@@ -16,6 +16,7 @@ from pathlib import Path
 from sedkit import SedkitError, __version__
 from sedkit.synth.builtin.make import load_bank_spec, make_bank
 from sedkit.synth.dataset import MANIFEST
+from sedkit.synth.io import honour_umask
 from sedkit.synth.soundbank.index import INDEX_NAME
 
 __all__ = ["cache_root", "default_bank", "make_bank"]
@@ -66,6 +67,7 @@ def default_bank(seed: int = 0, scale: str = "paper", workers: int = 1) -> Path:
         if final.exists():  # not complete: left by something else; never trust it
             shutil.rmtree(final)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=root))
+        honour_umask(tmp, folder=True)
         try:
             make_bank(tmp, seed=seed, scale=scale, workers=workers)
             os.rename(tmp, final)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from sedkit.synth.workers import workers_option
+
 
 @click.command("make", help="Make a procedural soundbank in the soundbank index contract: 10 DESED-like event "
                             "classes and 6 background scene families, split by recordist group, with a card "
@@ -16,7 +18,7 @@ import click
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the whole bank.")
 @click.option("--scale", default="paper", show_default=True,
               help="paper (Turpault et al. Table 1 counts) | small (tests) | tiny (quick checks).")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes.")
+@workers_option("Worker processes.", default=1)
 @click.option("--resume", is_flag=True, help="Finish an interrupted build in --out (same seed and scale).")
 def make_cmd(kind, out, seed, scale, workers, resume):
     from sedkit.synth.builtin.make import make_bank

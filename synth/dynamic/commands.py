@@ -60,7 +60,7 @@ def write_preview(out: str | Path, n: int, spec, pool, rirs=None, seed: int = 0,
               help="A strong data dir whose events are added to the foregrounds.")
 @click.option("--rirs", type=click.Path(file_okay=False, path_type=Path),
               help="RIR bank (`sedkit rir make` / `sedkit rir import`); without it nothing is reverberated.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--spec", "spec_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML spec (default: the built-in specs/dynamic.yaml).")
 @click.option("--levels", type=click.Choice(["paper", "authors"]), help="Level variant (overrides the spec).")

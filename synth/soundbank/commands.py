@@ -27,7 +27,7 @@ def _ratios(value: str) -> tuple[float, float, float]:
 @click.argument("root", type=click.Path(path_type=Path))
 @click.option("--ratios", default="0.7,0.1,0.2", show_default=True,
               help="train,validation,eval shares for corpora without splits (assigned by source group).")
-@click.option("--seed", default=0, show_default=True, help="Seed of the group-to-split assignment.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the group-to-split assignment.")
 @click.option("--background-label", "background_labels", multiple=True,
               help="Treat this label as background (repeatable), e.g. ESC-50's 'rain'.")
 def import_cmd(kind, root, ratios, seed, background_labels):

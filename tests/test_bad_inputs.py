@@ -1,0 +1,127 @@
+"""Bad input gets one line: ``sedkit: error: ...`` on stderr, exit code 2, no traceback, nothing written outside
+``--out``, and nothing written at all when the input is refused before the work starts."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from toydata import make_toy_datadir
+
+from sedkit.cli import root
+
+
+def files_under(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """What the cases point at: a toy data dir, a fake run, broken specs and files, odd paths."""
+    w = tmp_path_factory.mktemp("world")
+    data = make_toy_datadir(w / "data", per_class={"train": 1, "validation": 1, "eval": 1})
+    from sedkit.baselines.api import model_config
+
+    def run(name, run_json, best: bytes | None = b""):
+        r = w / name
+        r.mkdir()
+        (r / "config.yaml").write_text(yaml.safe_dump(model_config("classifier")))
+        (r / "run.json").write_text(run_json)
+        if best is not None:
+            (r / "best.pt").write_bytes(best)
+        return r
+
+    good = '{"model": "classifier", "data": "%s", "classes": ["a", "b", "c"]}' % data
+    run("run_empty_ckpt", good)
+    run("run_bad_json", "{not json")
+    run("run_empty_json", "{}")
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    run("run_evil_ckpt", good, pickle.dumps({"format": "sedkit-checkpoint-1", "x": Evil()}))
+    (w / "binary.yaml").write_bytes(b"\x00\x01\xff\xfe")
+    (w / "deep.yaml").write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    (w / "unknown_key.yaml").write_text("nope: 1\n")
+    (w / "list.yaml").write_text("- a\n- b\n")
+    (w / "python_tag.yaml").write_text("counts: !!python/object/apply:os.system ['echo pwned']\n")
+    (w / "afile").write_text("x")
+    os.symlink(w / "loop2", w / "loop1")
+    os.symlink(w / "loop1", w / "loop2")
+    (w / "folder_not_suite").mkdir()
+    return w
+
+
+# (id, argv with {w} for the world folder and {out} for a fresh output path, text the one line must contain,
+#  whether the refusal comes before any work: then --out must not exist afterwards)
+CASES = [
+    ("seed-negative", "synth waa --seed -1 --out {out}", "'--seed': -1", True),
+    ("workers-zero", "synth waa --workers 0 --out {out}", "'--workers': 0", True),
+    ("workers-negative", "synth strong --workers -3 --out {out}", "'--workers': -3", True),
+    ("workers-huge", "synth semi --workers 100000 --out {out}", "'--workers': 100000", True),
+    ("segment-empty", "synth waa --segment= --out {out}", "--segment", True),
+    ("segment-bad", "synth waa --segment 3x --out {out}", "--segment", True),
+    ("sr-too-low", "synth waa --sr 10 --out {out}", "--sr 10", True),
+    ("strong-train-negative", "synth strong --train -5 --out {out}", "--train -5", True),
+    ("semi-gap-too-big", "synth semi --gap 9 --out {out}", "--gap 9", True),
+    ("remix-snr-not-numbers", "synth remix --snr abc --out {out}", "--snr 'abc'", True),
+    ("spec-binary", "synth waa --spec {w}/binary.yaml --out {out}", "not UTF-8", True),
+    ("spec-nested-too-deep", "synth waa --spec {w}/deep.yaml --out {out}", "nested too deeply", True),
+    ("spec-missing", "synth waa --spec {w}/nosuch.yaml --out {out}", "nosuch.yaml", True),
+    ("spec-unknown-key", "synth waa --spec {w}/unknown_key.yaml --out {out}", "nope: unknown key", True),
+    ("spec-not-a-mapping", "synth strong --spec {w}/list.yaml --out {out}", "must be a YAML mapping", True),
+    ("spec-python-tag", "synth waa --spec {w}/python_tag.yaml --out {out}", "not valid YAML", True),
+    ("unknown-flag", "synth waa --nosuch --out {out}", "No such option", True),
+    ("out-below-a-file", "synth waa --scale small --out {w}/afile/sub", "Not a directory", False),
+    ("out-in-proc", "synth waa --scale small --out /proc/nosuch/x", "/proc/nosuch", False),
+    ("out-symlink-loop", "synth waa --scale small --out {w}/loop1/x", "symbolic links", False),
+    ("soundbank-missing", "synth waa --soundbank {w}/nosuch --out {out}", "nosuch", True),
+    ("bank-workers-zero", "soundbank make builtin --workers 0 --out {out}", "'--workers': 0", True),
+    ("bank-seed-negative", "soundbank make builtin --seed -2 --out {out}", "'--seed': -2", True),
+    ("rir-n-zero", "rir make --n 0 --out {out}", "--n must be at least 1", True),
+    ("rir-seed-negative", "rir make --seed -1 --out {out}", "'--seed': -1", True),
+    ("bench-workers-zero", "bench run waa --workers 0 --out {out}", "'--workers': 0", True),
+    ("bench-unknown-suite", "bench run nosuch --out {out}", "unknown suite 'nosuch'", True),
+    ("bench-folder-is-not-a-suite", "bench run {w}/folder_not_suite --out {out}", "unknown suite", True),
+    ("bench-unknown-data-name", "bench run waa --data nosuch={w} --out {out}", "no suite being run has", True),
+    ("bench-data-not-pair", "bench run waa --data nodir --out {out}", "expected NAME=DIR", True),
+    ("dataset-check-missing", "dataset check {w}/nosuch", "no such directory", True),
+    ("eval-not-a-run", "eval {w}/nosuch --data {w}/data", "not a run folder", True),
+    ("eval-empty-checkpoint", "eval {w}/run_empty_ckpt --data {w}/data", "the file is empty", True),
+    ("eval-corrupt-run-json", "eval {w}/run_bad_json --data {w}/data", "not a readable run record", True),
+    ("eval-empty-run-json", "eval {w}/run_empty_json --data {w}/data", "not a sedkit run record", True),
+    ("eval-unsafe-checkpoint", "eval {w}/run_evil_ckpt --data {w}/data", "a safe load refuses", True),
+    ("train-resume-corrupt-run-json", "train classifier --data {w}/data --out {w}/run_bad_json --resume",
+     "not a readable run record", True),
+    ("train-lr-negative", "train classifier --data {w}/data --out {out} --set train.lr=-1", "train.lr", True),
+    ("train-epochs-zero", "train classifier --data {w}/data --out {out} --epochs 0", "train.epochs", True),
+    ("train-unknown-model", "train nosuch --data {w}/data --out {out}", "unknown model 'nosuch'", True),
+    ("train-set-without-value", "train classifier --data {w}/data --out {out} --set train.lr",
+     "expected key=value", True),
+    ("train-seed-negative", "train classifier --data {w}/data --out {out} --seed -4", "'--seed': -4", True),
+    ("compare-unknown-metric", "eval compare {w}/a {w}/b --data {w}/data --metric nope", "metric 'nope'", True),
+    ("compare-not-a-system", "eval compare {w}/nosuch {w}/data --data {w}/data", "not a folder", True),
+    ("import-missing-corpus", "soundbank import folder {w}/nosuch", "no such directory", True),
+]
+
+
+@pytest.mark.parametrize("case,argv,needle,before_work", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line(world, tmp_path, monkeypatch, case, argv, needle, before_work):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    args = argv.format(w=world, out=out).split(" ")
+    before = files_under(world), files_under(tmp_path)
+    r = CliRunner().invoke(root, args)
+    assert r.exit_code == 2, (r.exit_code, r.output)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sedkit: error:"), r.stderr
+    assert needle in lines[0], lines[0]
+    assert "Traceback" not in r.output and "weights_only=False" not in r.output
+    assert "pwned" not in r.output
+    assert files_under(world) == before[0]  # nothing written outside --out
+    if before_work:
+        assert files_under(tmp_path) == before[1]  # refused before writing anything at all
