@@ -53,6 +53,21 @@ def world(tmp_path_factory):
     os.symlink(w / "loop2", w / "loop1")
     os.symlink(w / "loop1", w / "loop2")
     (w / "folder_not_suite").mkdir()
+    import shutil
+
+    import pandas as pd
+    from conftest import make_tiny_bank
+
+    bank = make_tiny_bank(w / "bank")
+    for name, edit in (("bank_duration_abc", ("duration_s", "abc")), ("bank_rate_fast", ("sample_rate", "fast")),
+                       ("bank_duration_nan", ("duration_s", "nan")), ("bank_missing_file", None)):
+        shutil.copytree(bank, w / name)
+        idx = pd.read_csv(w / name / "sedkit_index.csv", dtype=str)
+        if edit:
+            idx.loc[2, edit[0]] = edit[1]
+        else:
+            (w / name / idx.loc[2, "path"]).unlink()
+        idx.to_csv(w / name / "sedkit_index.csv", index=False)
     return w
 
 
@@ -80,6 +95,15 @@ CASES = [
     ("out-in-proc", "synth waa --scale small --out /proc/nosuch/x", "/proc/nosuch", False),
     ("out-symlink-loop", "synth waa --scale small --out {w}/loop1/x", "symbolic links", False),
     ("soundbank-missing", "synth waa --soundbank {w}/nosuch --out {out}", "nosuch", True),
+    ("index-duration-not-a-number", "synth waa --scale small --soundbank {w}/bank_duration_abc --out {out}",
+     "row 4 (", True),
+    ("index-rate-not-a-number", "synth strong --scale small --soundbank {w}/bank_rate_fast --out {out}",
+     "column sample_rate is 'fast'", True),
+    ("index-duration-nan", "synth remix --scale small --soundbank {w}/bank_duration_nan --out {out}",
+     "column duration_s", True),
+    ("index-file-missing", "synth waa --scale small --soundbank {w}/bank_missing_file --out {out}",
+     "listed in the index but missing", True),
+    ("index-cell-in-info", "soundbank info {w}/bank_duration_abc", "column duration_s is 'abc'", True),
     ("bank-workers-zero", "soundbank make builtin --workers 0 --out {out}", "'--workers': 0", True),
     ("bank-seed-negative", "soundbank make builtin --seed -2 --out {out}", "'--seed': -2", True),
     ("rir-n-zero", "rir make --n 0 --out {out}", "--n must be at least 1", True),

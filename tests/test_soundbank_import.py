@@ -126,3 +126,37 @@ def test_missing_metadata_is_error(tmp_path):
 
 def root_cli():
     return root
+
+
+def test_a_non_utf8_file_name_is_rejected_and_both_lists_are_written(folder_corpus):
+    import os
+
+    from sedkit.synth.soundbank.importers import import_soundbank
+
+    src = next(p for p in folder_corpus.rglob("*.wav") if "foreground" in p.parts)
+    os.rename(bytes(src), bytes(src.parent) + b"/bad\xff__name.wav")
+    _, n_ok, n_bad = import_soundbank("folder", folder_corpus)
+    rejected = (folder_corpus / "sedkit_rejected.csv").read_text(encoding="utf-8")
+    assert "bad\\xff__name.wav,file name is not valid UTF-8" in rejected
+    assert (folder_corpus / "sedkit_index.csv").is_file() and n_bad >= 1
+
+
+def test_empty_class_is_warned_and_same_names_in_two_split_folders_stay_apart(folder_corpus, tmp_path):
+    from click.testing import CliRunner
+
+    from sedkit.cli import root
+    from sedkit.synth.soundbank.index import load_soundbank
+
+    r = CliRunner().invoke(root, ["soundbank", "import", "folder", str(folder_corpus)])
+    assert r.exit_code == 0, r.output
+    assert "sedkit: warning: foreground/empty_class/: empty class folder" in r.stderr
+    assert "file(s) rejected" in r.stderr  # the corrupt file, with its reason, in one line
+    corpus = tmp_path / "split_corpus"
+    for split in ("train", "eval"):
+        for k in range(2):
+            write(corpus / split / "foreground" / "dog" / f"take{k}.wav", tone(16000, 0.5, 300 + k, 1, k), 16000)
+        write(corpus / split / "background" / "room" / "bg.wav", tone(16000, 3.0, 60, 1, 9), 16000)
+    r = CliRunner().invoke(root, ["soundbank", "import", "folder", str(corpus)])
+    assert r.exit_code == 0, r.output
+    idx = load_soundbank(corpus).index
+    assert {(p.split("/")[0], s) for p, s in zip(idx.path, idx.split)} == {("train", "train"), ("eval", "eval")}

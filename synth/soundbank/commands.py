@@ -33,6 +33,25 @@ def _ratios(value: str) -> tuple[float, float, float]:
 def import_cmd(kind, root, ratios, seed, background_labels):
     path, n_ok, n_bad = import_soundbank(kind, root, _ratios(ratios), seed, tuple(background_labels))
     click.echo(f"{path}: {n_ok} usable file(s), {n_bad} rejected")
+    for line in rejection_warnings(path.parent):
+        click.echo(line, err=True)
+
+
+def rejection_warnings(root: Path) -> list[str]:
+    """One warning line per empty class folder (the class is left out) and one summing up the rejected files."""
+    import pandas as pd
+
+    from sedkit.synth.soundbank.index import REJECTED_NAME
+
+    rej = pd.read_csv(root / REJECTED_NAME, dtype=str).fillna("")
+    out = [f"sedkit: warning: {p}: empty class folder; the class is left out of the bank"
+           for p, why in zip(rej.path, rej.reason) if why.startswith("empty class folder")]
+    files = rej[~rej.reason.str.startswith("empty class folder")]
+    if len(files):
+        reasons = files.reason.str.split("(").str[0].str.strip().value_counts()
+        out.append(f"sedkit: warning: {len(files)} file(s) rejected ({', '.join(f'{n} {r}' for r, n in reasons.items())}); "
+                   f"see {root / REJECTED_NAME}")
+    return out
 
 
 def info_table(root: Path) -> str:

@@ -61,10 +61,12 @@ def list_folder(root: Path) -> tuple[list[dict], list[dict]]:
             if not files:
                 rejected.append({"path": _rel(root, label_dir) + "/", "reason": "empty class folder (no audio files)"})
             for f in files:
-                group = f.stem.split("__", 1)[0] if "__" in f.stem else f.stem
+                if "__" in f.stem:
+                    group = f.stem.split("__", 1)[0]
+                else:  # every file its own group; a name repeated in two split folders is two files, two groups
+                    group = "/".join(x for x in (split, label_dir.name, f.stem) if x)
                 rows.append({"path": _rel(root, f), "role": role_dir.name, "label": label_dir.name,
-                             "split": split, "source_group": f"{label_dir.name}/{group}" if "__" not in f.stem
-                             else group})
+                             "split": split, "source_group": group})
     return rows, rejected
 
 
@@ -206,6 +208,21 @@ def assign_splits(rows: list[dict], ratios: tuple[float, float, float], seed: in
 
 # ---------------------------------------------------------------- the import
 
+def utf8_name(path: str) -> bool:
+    """False for a name that came from the file system with bytes that are not UTF-8 (Python keeps them as
+    surrogates: such a name cannot be written into the UTF-8 index)."""
+    try:
+        str(path).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def printable(path: str) -> str:
+    """The name with its undecodable bytes shown as backslash escapes."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def import_soundbank(kind: str, root: str | Path, ratios=(0.7, 0.1, 0.2), seed: int = 0,
                      background_labels: tuple[str, ...] = ()) -> tuple[Path, int, int]:
     """Build the index in place; returns (index path, n usable, n rejected)."""
@@ -221,6 +238,9 @@ def import_soundbank(kind: str, root: str | Path, ratios=(0.7, 0.1, 0.2), seed: 
     good = []
     for r in tqdm(rows, desc=f"probing {root.name}", unit="file", disable=None):
         p = root / r["path"]
+        if not utf8_name(r["path"]):
+            rejected.append({"path": printable(r["path"]), "reason": "file name is not valid UTF-8 (rename it)"})
+            continue
         if not p.is_file():
             rejected.append({"path": r["path"], "reason": "listed in metadata but missing"})
             continue

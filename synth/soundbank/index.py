@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sedkit import SedkitError
@@ -68,12 +69,19 @@ def validate_index(df: pd.DataFrame, where: str) -> pd.DataFrame:
         raise SedkitError(f"{where}: index is missing column(s) {', '.join(missing)}")
     if df.empty:
         raise SedkitError(f"{where}: index has no usable files")
-    df = df.copy()
+    df = df.copy().reset_index(drop=True)
     for c in ("path", "role", "label", "split", "source_group"):
         df[c] = df[c].astype(str)
-    df["duration_s"] = df["duration_s"].astype(float)
-    df["sample_rate"] = df["sample_rate"].astype(int)
-    df["channels"] = df["channels"].astype(int)
+    for c, integral in (("duration_s", False), ("sample_rate", True), ("channels", True)):
+        vals = pd.to_numeric(df[c], errors="coerce").astype(float)
+        bad = ~np.isfinite(vals.to_numpy()) | ((vals <= 0).to_numpy() if c != "duration_s" else False)
+        if integral:
+            bad |= np.isfinite(vals.to_numpy()) & (vals.to_numpy() != np.round(vals.to_numpy()))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise SedkitError(f"{where}: row {i + 2} ({df.path.iloc[i]}): column {c} is {df[c].iloc[i]!r}, "
+                              f"not a {'positive whole number' if integral else 'number'}")
+        df[c] = vals.astype(int) if integral else vals
     bad_role = sorted(set(df.role) - set(ROLES))
     if bad_role:
         raise SedkitError(f"{where}: unknown role(s) {bad_role}; expected foreground|background")
@@ -107,9 +115,15 @@ def write_index(root: str | Path, rows: list[dict] | pd.DataFrame, rejected: lis
     df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     df = validate_index(df, str(root / INDEX_NAME))
     cols = COLUMNS + sorted(c for c in df.columns if c not in COLUMNS)
-    atomic_write_text(root / INDEX_NAME, df[cols].to_csv(index=False, float_format="%.6f"))
     rej = pd.DataFrame(rejected or [], columns=["path", "reason"]).sort_values("path", kind="stable")
-    atomic_write_text(root / REJECTED_NAME, rej.to_csv(index=False))
+    texts = {INDEX_NAME: df[cols].to_csv(index=False, float_format="%.6f"), REJECTED_NAME: rej.to_csv(index=False)}
+    for name, text in texts.items():  # both encode before either is written: never one without the other
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SedkitError(f"{root / name}: a file name is not valid UTF-8; rename it") from None
+    for name, text in texts.items():
+        atomic_write_text(root / name, text)
     return root / INDEX_NAME
 
 
@@ -139,4 +153,4 @@ def resolve_bank(soundbank: str | Path | None, scale: str, workers: int) -> Soun
         from sedkit.synth.builtin import default_bank
 
         soundbank = default_bank(seed=0, scale="small" if scale == "small" else "paper", workers=workers)
-    return load_soundbank(soundbank)
+    return load_soundbank(soundbank, check_files=True)  # a listed file that is gone: one line, before any mixing
