@@ -57,7 +57,7 @@ def start_job(kind: str, spec, out: Path, seed: int, scale: str, soundbank, work
     is the resolved spec, scale, bank name and classes (default: every foreground class of the bank)."""
     from sedkit.synth.soundbank.index import resolve_bank
 
-    bank = resolve_bank(soundbank, scale, workers)
+    bank = resolve_bank(soundbank, scale, workers, out)
     unknown = sorted(set(classes or []) - set(bank.labels))
     if unknown:
         raise SedkitError(f"{kind} spec classes {unknown} are not foreground labels of soundbank {bank.root}")

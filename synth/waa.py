@@ -216,7 +216,7 @@ def make_item(ctx: Ctx, item: Item) -> dict:
 def generate(spec: WaaSpec, out: str | Path, seed: int = 0, scale: str = "paper", soundbank=None, workers: int = 1,
              resume: bool = False, kind: str = "waa") -> dict:
     out = Path(out)
-    bank = resolve_bank(soundbank, scale, workers)
+    bank = resolve_bank(soundbank, scale, workers, out)
     classes = bank.labels
     if not classes:
         raise SedkitError(f"soundbank {bank.root}: no foreground classes")

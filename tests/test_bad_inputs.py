@@ -103,6 +103,8 @@ CASES = [
      "column duration_s", True),
     ("index-file-missing", "synth waa --scale small --soundbank {w}/bank_missing_file --out {out}",
      "listed in the index but missing", True),
+    ("out-inside-the-soundbank", "synth strong --scale small --soundbank {w}/bank --out {w}/bank/ds",
+     "inside the soundbank", True),
     ("index-cell-in-info", "soundbank info {w}/bank_duration_abc", "column duration_s is 'abc'", True),
     ("bank-workers-zero", "soundbank make builtin --workers 0 --out {out}", "'--workers': 0", True),
     ("bank-seed-negative", "soundbank make builtin --seed -2 --out {out}", "'--seed': -2", True),

@@ -18,6 +18,7 @@ Extra columns are allowed (e.g. DESED's ``n_on``/``n_off`` flags). Files that co
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,11 +147,15 @@ def load_soundbank(root: str | Path, check_files: bool = False) -> Soundbank:
     return Soundbank(root=root, index=df, rejected=rejected)
 
 
-def resolve_bank(soundbank: str | Path | None, scale: str, workers: int) -> Soundbank:
+def resolve_bank(soundbank: str | Path | None, scale: str, workers: int, out: str | Path | None = None) -> Soundbank:
     """The soundbank a generator mixes from: ``soundbank`` (a root with an index), or the cached built-in bank of the
     generator's scale (``small`` -> the small bank, anything else -> the paper-scale bank), built on first use."""
     if soundbank is None:
         from sedkit.synth.builtin import default_bank
 
         soundbank = default_bank(seed=0, scale="small" if scale == "small" else "paper", workers=workers)
+    if out is not None:
+        o, r = Path(os.path.realpath(out)), Path(os.path.realpath(soundbank))  # realpath: no error on a link loop
+        if o == r or r in o.parents:
+            raise SedkitError(f"--out {out}: inside the soundbank {soundbank}; write the dataset somewhere else")
     return load_soundbank(soundbank, check_files=True)  # a listed file that is gone: one line, before any mixing
