@@ -50,6 +50,21 @@ def list_files(root: Path) -> list[str]:
     return sorted(out)
 
 
+def hidden_leftovers(root: Path) -> list[Path]:
+    """Hidden files and folders that are not sedkit's state folder, and temporary files anywhere."""
+    from sedkit.synth.io import leftover_temps
+
+    out = set(leftover_temps(root))
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        if STATE_DIR in here.relative_to(root).parts:
+            continue
+        for n in dirnames + filenames:
+            if n.startswith(".") and not (here == root and n == STATE_DIR):
+                out.add(here / n)
+    return sorted(out)
+
+
 def write_manifest(root: str | os.PathLike, kind: str, spec: dict, spec_sha256: str, seed: int,
                    known: dict[str, str] | None = None) -> dict:
     """Hash every file under ``root`` (reusing ``known`` sha256s by relative path) and write manifest.json."""
@@ -106,6 +121,9 @@ def check_dataset(root: str | os.PathLike, tol_s: float = 0.002) -> list[str]:
     for rel in list_files(root):
         if rel not in listed:
             problems.append(f"{rel}: not listed in manifest")
+    for p in hidden_leftovers(root):
+        problems.append(f"{p.relative_to(root).as_posix()}: hidden leftover (a killed run's temporary file?); "
+                        "sedkit synth ... --resume removes it")
 
     for meta_dir in sorted(p for p in root.rglob("metadata") if p.is_dir() and ".sedkit" not in p.parts):
         durs: dict[tuple[str, str], float] = {}

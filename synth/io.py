@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -71,6 +72,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_p.exists():
             tmp_p.unlink()
+
+
+TEMP_NAME = re.compile(r"^\..+\.tmp(\.[A-Za-z0-9]+)?$")  # what atomic_path names its temporary files
+
+
+def leftover_temps(root: str | os.PathLike) -> list[Path]:
+    """Temporary files a killed writer left under ``root`` (hidden folders included)."""
+    return sorted(Path(d) / f for d, _, files in os.walk(root) for f in files if TEMP_NAME.match(f))
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

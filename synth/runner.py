@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -22,7 +23,7 @@ from tqdm.auto import tqdm
 
 from sedkit import SedkitError
 from sedkit.synth.dataset import MANIFEST, STATE_DIR, write_manifest
-from sedkit.synth.io import atomic_write_json, atomic_write_text, sha256_file
+from sedkit.synth.io import atomic_write_json, atomic_write_text, leftover_temps, sha256_file
 
 
 @dataclass(frozen=True, order=True)
@@ -73,6 +74,8 @@ class Job:
                     or prev.get("seed") != self.seed:
                 raise SedkitError(f"--out {self.out}: holds a {prev.get('kind')} run with another spec or seed "
                                   f"(spec sha256 {str(prev.get('spec_sha256'))[:12]}…); cannot resume it with this one")
+            for tmp in leftover_temps(self.out):  # half-written files of a killed run: never outputs
+                tmp.unlink()
             self.done = self._read_journal()
         self.state.mkdir(parents=True, exist_ok=True)
         atomic_write_json(job_file, {"kind": self.kind, "spec_sha256": self.spec_sha256, "seed": self.seed})
@@ -115,7 +118,13 @@ class Job:
         return {it.key: self.done[it.key] for it in items}
 
     def finish(self) -> dict:
-        """Write manifest.json over every file in ``out`` and rewrite the journal in a canonical order."""
+        """Write manifest.json over every file in ``out`` and rewrite the journal in a canonical order. The
+        resampled copies of the bank the run mixed from (``.sedkit/view*``, ``.sedkit/target``) are removed
+        (``SEDKIT_KEEP_VIEW=1`` keeps them; a later ``--resume`` rebuilds them when it needs them)."""
+        if not os.environ.get("SEDKIT_KEEP_VIEW"):
+            for d in [*self.state.glob("view*"), self.state / "target"]:
+                if d.is_dir():
+                    shutil.rmtree(d)
         known = {rel: sha for rec in self.done.values() for rel, sha in rec["files"].items()}
         man = write_manifest(self.out, self.kind, self.spec, self.spec_sha256, self.seed, known)
         atomic_write_text(self.journal_path, "".join(json.dumps([k, self.done[k]], sort_keys=True) + "\n"

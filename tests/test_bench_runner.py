@@ -248,3 +248,14 @@ def test_cache_never_serves_results_of_other_code(tmp_path, monkeypatch):
     finally:
         monkeypatch.undo()
         fingerprint.clear()
+
+
+def test_bench_on_a_bank_that_cannot_make_its_datasets_exits_nonzero(tiny_bank, tmp_path):
+    import pandas as pd
+
+    idx = pd.read_csv(tiny_bank / "sedkit_index.csv", dtype=str)
+    idx[idx.role == "foreground"].to_csv(tiny_bank / "sedkit_index.csv", index=False)  # no backgrounds at all
+    r = CliRunner().invoke(root, ["bench", "run", "waa", "--soundbank", str(tiny_bank), "--seeds", "1",
+                                  "--out", str(tmp_path / "out"), "--workers", "1"])
+    assert r.exit_code == 1, r.output
+    assert "cells failed or are incomplete" in r.stderr and "generating dataset" in r.stderr
