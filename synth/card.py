@@ -144,6 +144,9 @@ def write_card(out: str | os.PathLike, title: str, sections: list[tuple[str, str
     return atomic_write_text(Path(out) / "README.md", "\n".join(lines))
 
 
+CLIPPING_WARN = 0.05  # warn when more than this share of a dataset's clips was peak-normalised
+
+
 def warnings_section(rows: pd.DataFrame) -> tuple[str, str]:
     """The card section that counts Scaper's warnings over a dataset's clips (the ``scaper_warnings`` of each row:
     ``{kind: count}``, see :func:`sedkit.synth.scaper_mix.warning_kind`)."""
@@ -155,4 +158,12 @@ def warnings_section(rows: pd.DataFrame) -> tuple[str, str]:
                           for k, what in WARNING_KINDS.items()])
     text = (f"Scaper's warnings while mixing the {len(per_clip)} clips (counted, not shown one by one):\n\n"
             + md_table(table))
+    clipped = int(table.loc[table.kind == "clipping", "clips"].iloc[0]) if per_clip else 0
+    if per_clip and clipped / len(per_clip) > CLIPPING_WARN:
+        line = (f"{clipped} of {len(per_clip)} clips clipped and were peak-normalised, so their levels and SNRs are "
+                "not the spec's; lower ref_db or the SNRs")
+        text += f"\n\n**Warning: {line}.**"
+        import sys
+
+        print(f"sedkit: warning: {line}", file=sys.stderr)
     return "Scaper warnings", text

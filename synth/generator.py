@@ -51,6 +51,25 @@ def scaled_sizes(spec, scale: str) -> dict[str, int]:
     return (spec.small_counts if scale == "small" else spec.counts).nonzero()
 
 
+PER_CLIP_OVERHEAD = 20_000  # bytes of JAMS, labels and journal per clip (measured: 6-15 kB)
+
+
+def check_space(out: Path, clips: int, seconds: float, sr: int, copies: float = 1.0, force: bool = False) -> int:
+    """Estimate the bytes a run writes (16-bit mono audio plus per-clip metadata) and refuse, before anything is
+    written or any item is listed, when it exceeds the free space where ``out`` lives (``--force`` goes on)."""
+    import shutil
+
+    need = int(clips * (seconds * sr * 2 * copies + PER_CLIP_OVERHEAD))
+    place = Path(os.path.realpath(out))
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    free = shutil.disk_usage(place).free
+    if need > free and not force:
+        raise SedkitError(f"{out}: {clips:,} clips need about {need / 1e9:,.1f} GB, {free / 1e9:,.1f} GB free there; "
+                          "lower the counts, choose another --out, or pass --force")
+    return need
+
+
 def start_job(kind: str, spec, out: Path, seed: int, scale: str, soundbank, workers: int, resume: bool,
               classes: list[str] | None = None):
     """(bank, Job): the soundbank (built-in one by default) and the generator's Job, whose identity (for --resume)
@@ -89,6 +108,7 @@ def generator_options(name: str, spec_name: str | None = None, out_help: str | N
         click.option("--spec", "spec_path", type=click.Path(path_type=Path), default=None,
                      help=f"YAML spec (default: the built-in specs/{spec_name}.yaml)."),
         workers_option("Worker processes (default: all cores)."),
+        click.option("--force", is_flag=True, help="Go on when the estimated output is larger than the free space."),
         click.option("--resume", is_flag=True, help="Continue or verify a previous run into --out."),
     ]
 

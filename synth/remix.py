@@ -21,8 +21,8 @@ from pydantic import Field, field_validator, model_validator
 
 from sedkit import SedkitError
 from sedkit.specs import Dist, Spec, spec_default
-from sedkit.synth.generator import (TrainValEvalCounts, default_workers, generator_options, load_generator_spec, run_rows,
-                                    scaled_sizes, start_job)
+from sedkit.synth.generator import (TrainValEvalCounts, check_space, default_workers, generator_options,
+                                    load_generator_spec, run_rows, scaled_sizes, start_job)
 from sedkit.synth.rng import item_rng
 from sedkit.synth.runner import Item
 from sedkit.synth.scaper_mix import ScaperView, add_warnings
@@ -124,8 +124,9 @@ def make_item(ctx: Ctx, item: Item) -> dict:
 
 
 def generate(spec: RemixSpec, out: str | Path, seed: int = 0, scale: str = "paper", soundbank=None,
-             workers: int = 1, resume: bool = False) -> dict:
+             workers: int = 1, resume: bool = False, force: bool = False) -> dict:
     out, sizes = Path(out), scaled_sizes(spec, scale)
+    check_space(out, sum(sizes.values()), spec.duration, spec.sr, copies=len(spec.snrs), force=force)
     bank, job = start_job("remix", spec, out, seed, scale, soundbank, workers, resume, spec.classes)
     classes = spec.classes or bank.labels
     for s in sizes:
@@ -186,7 +187,7 @@ def write_outputs(out: Path, spec: RemixSpec, rows: pd.DataFrame, classes: list[
 @click.option("--snr", "snrs", default=None, help=f"Comma-separated SNRs in dB (default {spec_default('remix', 'snrs')}).")
 @click.option("--sr", type=int, default=None, help=f"Sample rate (default {spec_default('remix', 'sr')}).")
 @click.option("--classes", default=None, help="Comma-separated subset of the bank's classes (default: all).")
-def remix_cmd(out, scale, seed, soundbank, spec_path, workers, resume, snrs, sr, classes):
+def remix_cmd(out, scale, seed, soundbank, spec_path, workers, force, resume, snrs, sr, classes):
     try:
         snr_list = [float(s) for s in snrs.split(",")] if snrs else None
     except ValueError:
@@ -194,5 +195,5 @@ def remix_cmd(out, scale, seed, soundbank, spec_path, workers, resume, snrs, sr,
     over = {"snrs": snr_list, "sr": sr, "classes": [c.strip() for c in classes.split(",")] if classes else None}
     spec = load_generator_spec(RemixSpec, "remix", spec_path, over,
                                {"snrs": "--snr", "sr": "--sr", "classes": "--classes"})
-    man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume)
+    man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume, force)
     click.echo(f"{out}: {len(man['files'])} files, spec sha256 {man['spec_sha256'][:12]}")

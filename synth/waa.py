@@ -214,13 +214,17 @@ def make_item(ctx: Ctx, item: Item) -> dict:
 # ---------------------------------------------------------------- the whole set
 
 def generate(spec: WaaSpec, out: str | Path, seed: int = 0, scale: str = "paper", soundbank=None, workers: int = 1,
-             resume: bool = False, kind: str = "waa") -> dict:
+             resume: bool = False, kind: str = "waa", force: bool = False) -> dict:
+    from sedkit.synth.generator import check_space
+
     out = Path(out)
     bank = resolve_bank(soundbank, scale, workers, out)
     classes = bank.labels
     if not classes:
         raise SedkitError(f"soundbank {bank.root}: no foreground classes")
     counts = split_counts(spec, scale, len(classes))
+    check_space(out, sum(counts.values()), spec.duration + sum(parse_length(s) for s in spec.segments), spec.sr,
+                force=force)
     doc = {"spec": resolved(spec), "scale": scale, "soundbank": str(bank.root.name), "classes": classes}
     job = Job(out, kind, doc, spec_hash(doc), seed, resume=resume, workers=workers)
     view = ScaperView(bank, out / ".sedkit" / "view", sr=spec.sr)
@@ -326,7 +330,8 @@ def _waa_options(kind: str):
     return deco
 
 
-def _run(kind, out, segment, sr, scale, seed, soundbank, spec_path, pitch_shift, workers, resume, event_duration):
+def _run(kind, out, segment, sr, scale, seed, soundbank, spec_path, pitch_shift, workers, resume, event_duration,
+         force=False):
     from sedkit.synth.generator import default_workers
 
     segs = [s.strip() for s in segment.split(",")] if segment is not None else None
@@ -335,7 +340,7 @@ def _run(kind, out, segment, sr, scale, seed, soundbank, spec_path, pitch_shift,
     spec = load_spec(WaaSpec, spec_path or builtin_spec_path("waa"), over,
                      flags={"segments": "--segment", "sr": "--sr", "pitch_shift": "--pitch-shift"})
     out = out or Path(f"{kind}_{'_'.join(length_name(parse_length(s)) for s in spec.segments)}")
-    man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume, kind)
+    man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume, kind, force)
     click.echo(f"{out}: {len(man['files'])} files, spec sha256 {man['spec_sha256'][:12]}")
 
 

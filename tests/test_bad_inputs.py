@@ -50,6 +50,7 @@ def world(tmp_path_factory):
     (w / "list.yaml").write_text("- a\n- b\n")
     (w / "python_tag.yaml").write_text("counts: !!python/object/apply:os.system ['echo pwned']\n")
     (w / "afile").write_text("x")
+    (w / "huge.yaml").write_text("counts: {train: 1000000000000000}\n")
     os.symlink(w / "loop2", w / "loop1")
     os.symlink(w / "loop1", w / "loop2")
     (w / "folder_not_suite").mkdir()
@@ -91,6 +92,9 @@ CASES = [
     ("spec-not-a-mapping", "synth strong --spec {w}/list.yaml --out {out}", "must be a YAML mapping", True),
     ("spec-python-tag", "synth waa --spec {w}/python_tag.yaml --out {out}", "not valid YAML", True),
     ("unknown-flag", "synth waa --nosuch --out {out}", "No such option", True),
+    ("counts-beyond-the-disk", "synth strong --spec {w}/huge.yaml --soundbank {w}/bank --out {out}", "GB free", True),
+    ("waa-counts-beyond-the-disk", "synth waa --spec {w}/huge.yaml --soundbank {w}/bank --out {out}", "--force",
+     True),
     ("out-below-a-file", "synth waa --scale small --out {w}/afile/sub", "Not a directory", False),
     ("out-in-proc", "synth waa --scale small --out /proc/nosuch/x", "/proc/nosuch", False),
     ("out-symlink-loop", "synth waa --scale small --out {w}/loop1/x", "symbolic links", False),
@@ -151,3 +155,15 @@ def test_bad_input_is_one_line(world, tmp_path, monkeypatch, case, argv, needle,
     assert files_under(world) == before[0]  # nothing written outside --out
     if before_work:
         assert files_under(tmp_path) == before[1]  # refused before writing anything at all
+
+
+def test_peak_normalised_clips_are_counted_and_warned(tiny_bank, tmp_path):
+    """ref_db 60: every clip clips; the card counts them and the command warns (one line, not an error)."""
+    spec = tmp_path / "loud.yaml"
+    spec.write_text("scene: {ref_db: 60}\n")
+    r = CliRunner().invoke(root, ["synth", "strong", "--scale", "small", "--soundbank", str(tiny_bank), "--spec",
+                                  str(spec), "--sr", "16000", "--workers", "1", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    warn = [x for x in r.stderr.splitlines() if x.startswith("sedkit: warning:")]
+    assert len(warn) == 1 and "clipped and were peak-normalised" in warn[0]
+    assert "**Warning:" in (tmp_path / "o" / "README.md").read_text()

@@ -59,3 +59,33 @@ def test_dataset_check_reports_hidden_leftovers(tiny_bank, tmp_path):
     (out / "audio" / ".eval_00000.abcdefgh.tmp.wav").write_bytes(b"")
     r = CliRunner().invoke(root, ["dataset", "check", str(out)])
     assert r.exit_code == 1 and "audio/.eval_00000.abcdefgh.tmp.wav: hidden leftover" in r.output
+
+
+def test_a_full_disk_is_one_line_and_the_partial_output_resumes(tiny_bank, tmp_path, monkeypatch):
+    import errno
+
+    import sedkit.synth.io as sio
+
+    ref = tmp_path / "ref"
+    assert CliRunner().invoke(root, run_args(tiny_bank, ref)).exit_code == 0
+    real, calls = sio.atomic_write_bytes, {"n": 0}
+
+    def full_after_five(path, data):
+        if str(path).endswith(".wav"):
+            calls["n"] += 1
+            if calls["n"] > 5:
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(sio, "atomic_write_bytes", full_after_five)
+    out = tmp_path / "full"
+    r = CliRunner().invoke(root, run_args(tiny_bank, out))
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "No space left on device" in lines[0] and "--resume" in lines[0]
+    monkeypatch.undo()
+    r = CliRunner().invoke(root, run_args(tiny_bank, out, "--resume"))
+    assert r.exit_code == 0, r.output
+    man = json.loads((out / "manifest.json").read_text())["files"]
+    want = json.loads((ref / "manifest.json").read_text())["files"]
+    assert {k: v["sha256"] for k, v in man.items()} == {k: v["sha256"] for k, v in want.items()}
