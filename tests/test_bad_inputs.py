@@ -69,6 +69,22 @@ def world(tmp_path_factory):
         else:
             (w / name / idx.loc[2, "path"]).unlink()
         idx.to_csv(w / name / "sedkit_index.csv", index=False)
+    import numpy as np
+    import soundfile as sf
+
+    from sedkit.synth.soundbank.importers import import_soundbank
+
+    corpus = w / "imported"
+    for k in range(6):
+        for lab, n in (("dog", 8000), ("cat", 4000)):
+            p = corpus / "foreground" / lab / f"src{k}__{lab}.wav"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(p, np.sin(np.arange(n) * 0.05 * (k + 1)) * 0.3, 16000)
+        p = corpus / "background" / "room" / f"room{k}__bg.wav"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(p, np.random.default_rng(k).normal(0, 0.01, 16000 * 12), 16000)
+    import_soundbank("folder", corpus)
+    sf.write(corpus / "foreground" / "dog" / "src0__dog.wav", np.zeros(0), 16000)  # changed after the import
     return w
 
 
@@ -107,6 +123,8 @@ CASES = [
      "column duration_s", True),
     ("index-file-missing", "synth waa --scale small --soundbank {w}/bank_missing_file --out {out}",
      "listed in the index but missing", True),
+    ("source-changed-after-import", "synth strong --scale small --soundbank {w}/imported --out {out}",
+     "src0__dog.wav: changed since the import", True),
     ("out-inside-the-soundbank", "synth strong --scale small --soundbank {w}/bank --out {w}/bank/ds",
      "inside the soundbank", True),
     ("index-cell-in-info", "soundbank info {w}/bank_duration_abc", "column duration_s is 'abc'", True),

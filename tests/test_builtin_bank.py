@@ -124,3 +124,22 @@ def test_builtin_default_bank_builds_once_into_cache(tmp_path, monkeypatch):
     assert len(load_soundbank(first).foregrounds()) == 40
     with pytest.raises(SedkitError, match="unknown"):
         default_bank(seed=1, scale="huge")
+
+
+def test_cached_bank_made_by_other_code_is_built_again(tmp_path, monkeypatch):
+    from sedkit.synth import fingerprint
+
+    monkeypatch.setenv("SEDKIT_CACHE", str(tmp_path / "cache"))
+    first = default_bank(seed=2, scale="tiny")
+    stamp = (first / "sedkit_index.csv").stat().st_mtime_ns
+    real = fingerprint.source_bytes
+    monkeypatch.setattr(fingerprint, "source_bytes",
+                        lambda p: real(p) + (b"# changed" if p.name == "make.py" else b""))
+    fingerprint.clear()
+    try:
+        again = default_bank(seed=2, scale="tiny")
+        assert again == first and (again / "sedkit_index.csv").stat().st_mtime_ns != stamp  # rebuilt, not served
+        assert (again / ".sedkit_code").read_text().strip() == fingerprint.code_fingerprint("sedkit.synth.builtin.make")
+    finally:
+        monkeypatch.undo()
+        fingerprint.clear()

@@ -89,3 +89,22 @@ def test_a_full_disk_is_one_line_and_the_partial_output_resumes(tiny_bank, tmp_p
     man = json.loads((out / "manifest.json").read_text())["files"]
     want = json.loads((ref / "manifest.json").read_text())["files"]
     assert {k: v["sha256"] for k, v in man.items()} == {k: v["sha256"] for k, v in want.items()}
+
+
+def test_a_read_only_place_is_one_line(tiny_bank, tmp_path, monkeypatch):
+    import errno
+    import pathlib
+
+    out = tmp_path / "ro"
+    real = pathlib.Path.mkdir
+
+    def mkdir(self, *a, **kw):
+        if str(self).startswith(str(out)):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", mkdir)
+    r = CliRunner().invoke(root, run_args(tiny_bank, out))
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Read-only file system (choose an --out where you can write)" in lines[0]

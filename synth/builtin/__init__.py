@@ -28,8 +28,21 @@ def cache_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "sedkit"
 
 
+CODE_FILE = ".sedkit_code"  # the fingerprint of the code that built a cached bank
+
+
+def bank_code() -> str:
+    """The code fingerprint of the built-in bank (its maker and everything it imports, with the version)."""
+    from sedkit.synth.fingerprint import code_fingerprint
+
+    return code_fingerprint("sedkit.synth.builtin.make")
+
+
 def _complete(p: Path) -> bool:
-    return (p / INDEX_NAME).is_file() and (p / MANIFEST).is_file()
+    """Built completely, and by the current code (a bank made by older code is never served)."""
+    code = p / CODE_FILE
+    return ((p / INDEX_NAME).is_file() and (p / MANIFEST).is_file() and code.is_file()
+            and code.read_text().strip() == bank_code())
 
 
 @contextlib.contextmanager
@@ -43,7 +56,8 @@ def _locked(path: Path):
 
 
 def default_bank(seed: int = 0, scale: str = "paper", workers: int = 1) -> Path:
-    """Root of the cached built-in bank for (version, seed, scale), building it first if absent.
+    """Root of the cached built-in bank for (version, seed, scale), building it first if absent or if it was built
+    by other code (its ``.sedkit_code`` fingerprint differs).
 
     The build goes into a temporary sibling folder renamed into place when complete, under a file lock, so a
     crashed build never looks finished and concurrent callers wait for one build instead of corrupting it.
@@ -64,12 +78,14 @@ def default_bank(seed: int = 0, scale: str = "paper", workers: int = 1) -> Path:
     with _locked(root / f".{final.name}.lock"):
         if _complete(final):
             return final
-        if final.exists():  # not complete: left by something else; never trust it
+        if final.exists():  # not complete, or made by other code: never trust it
             shutil.rmtree(final)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=root))
         honour_umask(tmp, folder=True)
         try:
             make_bank(tmp, seed=seed, scale=scale, workers=workers)
+            (tmp / CODE_FILE).write_text(bank_code() + "\n")
+            honour_umask(tmp / CODE_FILE)
             os.rename(tmp, final)
         finally:
             if tmp.exists():

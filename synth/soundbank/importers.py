@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from sedkit import SedkitError
 from sedkit.synth.audio import AUDIO_EXTS, probe
 from sedkit.synth.rng import seed_sequence
+from sedkit.synth.io import sha256_file
 from sedkit.synth.soundbank.index import SPLITS, write_index
 
 DESED_FLAGS = ("_nOn_nOff", "_nOn", "_nOff")
@@ -249,7 +250,9 @@ def import_soundbank(kind: str, root: str | Path, ratios=(0.7, 0.1, 0.2), seed: 
         except SedkitError as e:
             rejected.append({"path": r["path"], "reason": str(e).split(": ", 1)[-1]})
             continue
-        good.append({**r, "duration_s": info.duration_s, "sample_rate": info.sample_rate, "channels": info.channels})
+        st = p.stat()
+        good.append({**r, "duration_s": info.duration_s, "sample_rate": info.sample_rate, "channels": info.channels,
+                     "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256_file(p)})
     if not good:
         raise SedkitError(f"{root}: no usable audio found for kind {kind!r} ({len(rejected)} rejected)")
     assign_splits(good, ratios, seed)

@@ -134,7 +134,7 @@ def load_soundbank(root: str | Path, check_files: bool = False) -> Soundbank:
     if not idx.is_file():
         raise SedkitError(f"{root}: not a soundbank (no {INDEX_NAME}); run `sedkit soundbank import KIND {root}`")
     try:
-        df = pd.read_csv(idx, dtype={"source_group": str, "label": str, "path": str})
+        df = pd.read_csv(idx, dtype={"source_group": str, "label": str, "path": str, "sha256": str})
     except Exception as e:
         raise SedkitError(f"{idx}: unreadable index ({e})") from None
     df = validate_index(df, str(idx))
@@ -142,9 +142,29 @@ def load_soundbank(root: str | Path, check_files: bool = False) -> Soundbank:
         gone = [p for p in df.path if not (root / p).is_file()]
         if gone:
             raise SedkitError(f"{root / gone[0]}: listed in the index but missing ({len(gone)} missing in all)")
+        changed = changed_since_import(root, df)
+        if changed:
+            raise SedkitError(f"{root / changed[0]}: changed since the import ({len(changed)} file(s) in all); "
+                              f"index the bank again: sedkit soundbank import KIND {root}")
     rej_p = root / REJECTED_NAME
     rejected = pd.read_csv(rej_p) if rej_p.is_file() else pd.DataFrame(columns=["path", "reason"])
     return Soundbank(root=root, index=df, rejected=rejected)
+
+
+def changed_since_import(root: Path, df: pd.DataFrame) -> list[str]:
+    """Files whose size or content differs from what the import recorded (``bytes``, ``mtime_ns``, ``sha256``
+    columns; banks without them, like the built-in one, are not checked). A touched file with the same content is
+    fine: the hash decides when only the time changed."""
+    if not {"bytes", "mtime_ns", "sha256"} <= set(df.columns):
+        return []
+    from sedkit.synth.io import sha256_file
+
+    out = []
+    for rel, size, mtime, sha in zip(df.path, df["bytes"], df["mtime_ns"], df["sha256"]):
+        st = (root / rel).stat()
+        if st.st_size != int(size) or (st.st_mtime_ns != int(mtime) and sha256_file(root / rel) != sha):
+            out.append(rel)
+    return out
 
 
 def resolve_bank(soundbank: str | Path | None, scale: str, workers: int, out: str | Path | None = None) -> Soundbank:
