@@ -179,10 +179,12 @@ def test_class_without_foreground_in_split_is_error(tmp_path, tiny_bank):
     assert r.exit_code == 2 and "'dog' has no foreground in split 'validation'" in r.output
 
 
-def test_resampled_view_regenerates_identically(tmp_path):
-    """A bank at another rate is resampled once per source; the JAMS still regenerates the clip."""
+def test_resampled_view_regenerates_identically(tmp_path, monkeypatch):
+    """A bank at another rate is resampled once per source; the JAMS still regenerates the clip. The resampled
+    copy is kept only with SEDKIT_KEEP_VIEW=1."""
     from conftest import make_tiny_bank
 
+    monkeypatch.setenv("SEDKIT_KEEP_VIEW", "1")
     bank = make_tiny_bank(tmp_path / "bank22", sr=22050)
     out = tmp_path / "w"
     r = CliRunner().invoke(root, ["synth", "waa", "--scale", "small", "--soundbank", str(bank), "--out", str(out),
