@@ -217,4 +217,9 @@ def make_cmd(out, n, seed, spec_path, sr):
 def import_cmd(root):
     idx = import_bank(root)
     n = len(pd.read_csv(idx))
-    click.echo(f"indexed {n} RIRs in {idx}")
+    rejected = pd.read_csv(idx.parent / REJECTED_NAME)
+    click.echo(f"indexed {n} RIRs in {idx}" + (f", {len(rejected)} rejected" if len(rejected) else ""))
+    if len(rejected):
+        why = rejected.reason.astype(str).str.split(": ").str[-1].value_counts()
+        click.echo(f"sedkit: warning: {len(rejected)} file(s) rejected ({', '.join(f'{v} {k}' for k, v in why.items())}); "
+                   f"see {idx.parent / REJECTED_NAME}", err=True)
