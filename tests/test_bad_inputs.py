@@ -61,10 +61,16 @@ def world(tmp_path_factory):
 
     bank = make_tiny_bank(w / "bank")
     for name, edit in (("bank_duration_abc", ("duration_s", "abc")), ("bank_rate_fast", ("sample_rate", "fast")),
-                       ("bank_duration_nan", ("duration_s", "nan")), ("bank_missing_file", None)):
+                       ("bank_duration_nan", ("duration_s", "nan")), ("bank_missing_file", None),
+                       ("bank_zero_length_wav", "zero")):
         shutil.copytree(bank, w / name)
         idx = pd.read_csv(w / name / "sedkit_index.csv", dtype=str)
-        if edit:
+        if edit == "zero":  # a source emptied after indexing: sox would print its own lines before failing
+            import numpy as np
+            import soundfile as sf
+
+            sf.write(w / name / idx.loc[2, "path"], np.zeros(0), 16000)
+        elif edit:
             idx.loc[2, edit[0]] = edit[1]
         else:
             (w / name / idx.loc[2, "path"]).unlink()
@@ -123,6 +129,8 @@ CASES = [
      "column duration_s", True),
     ("index-file-missing", "synth waa --scale small --soundbank {w}/bank_missing_file --out {out}",
      "listed in the index but missing", True),
+    ("source-emptied-in-a-bank-without-hashes", "synth waa --scale small --soundbank {w}/bank_zero_length_wav --out {out}",
+     "changed since the import", True),
     ("source-changed-after-import", "synth strong --scale small --soundbank {w}/imported --out {out}",
      "src0__dog.wav: changed since the import", True),
     ("out-inside-the-soundbank", "synth strong --scale small --soundbank {w}/bank --out {w}/bank/ds",

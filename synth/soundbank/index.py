@@ -156,13 +156,30 @@ def changed_since_import(root: Path, df: pd.DataFrame) -> list[str]:
     columns; banks without them, like the built-in one, are not checked). A touched file with the same content is
     fine: the hash decides when only the time changed."""
     if not {"bytes", "mtime_ns", "sha256"} <= set(df.columns):
-        return []
+        return _durations_changed(root, df)
     from sedkit.synth.io import sha256_file
 
     out = []
     for rel, size, mtime, sha in zip(df.path, df["bytes"], df["mtime_ns"], df["sha256"]):
         st = (root / rel).stat()
         if st.st_size != int(size) or (st.st_mtime_ns != int(mtime) and sha256_file(root / rel) != sha):
+            out.append(rel)
+    return out
+
+
+def _durations_changed(root: Path, df: pd.DataFrame) -> list[str]:
+    """For banks indexed without sizes and hashes: files whose header no longer gives the indexed duration (an
+    emptied or truncated file), read from the header only."""
+    import soundfile as sf
+
+    out = []
+    for rel, dur in zip(df.path, df.duration_s):
+        try:
+            info = sf.info(str(root / rel))
+            ok = info.samplerate > 0 and abs(info.frames / info.samplerate - float(dur)) <= max(0.01, 0.01 * dur)
+        except (RuntimeError, sf.LibsndfileError, OSError):
+            ok = False
+        if not ok:
             out.append(rel)
     return out
 
