@@ -28,7 +28,7 @@ from sedkit.baselines.registry import ModelEntry
 from sedkit.baselines.trainer import Trainer, load_checkpoint, seed_everything, torch_threads
 from sedkit.synth.devices import resolve_device
 from sedkit.specs import builtin_spec_path, deep_merge, read_yaml, set_dotted, spec_hash
-from sedkit.synth.io import atomic_write_json, atomic_write_text
+from sedkit.synth.io import atomic_write_json, atomic_write_text, json_safe
 
 Device = Literal["auto", "cpu", "cuda"]
 PostProcess = Literal["none", "median", "hmm"]
@@ -49,17 +49,6 @@ def model_config(model: str, config: str | Path | dict | None = None, overrides:
     for k, v in (overrides or {}).items():
         set_dotted(cfg, k, v)
     return cfg
-
-
-def json_safe(x):
-    """JSON-safe metrics: NaN/inf -> None."""
-    if isinstance(x, dict):
-        return {k: json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [json_safe(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def summary_line(metrics: dict) -> str:

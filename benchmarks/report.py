@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sedkit import SedkitError
 from sedkit.benchmarks.suites.spec import SuiteSpec, suite_names
-from sedkit.synth.io import atomic_write_json, atomic_write_text
+from sedkit.synth.io import atomic_write_json, atomic_write_text, json_safe
 
 TIE = 1e-9  # margins this small are float noise: equal cells
 CSV_COLUMNS = ["suite", "table", "row", "column", "row_label", "column_label", "metric", "model", "train", "test",
@@ -43,17 +43,6 @@ def load(out: Path) -> list[dict]:
         raise SedkitError(f"{out}: no benchmark results (no suites/<suite>/cells.json); run sedkit bench run first")
     order = suite_names()
     return sorted(found, key=lambda s: (order.index(s["name"]) if s["name"] in order else len(order), s["name"]))
-
-
-def _finite(x):
-    """JSON-safe: NaN and infinities become null."""
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def fmt(v: float | None, digits: int) -> str:
@@ -289,7 +278,7 @@ def render(out: str | Path) -> Path:
                                    "cpu_s": round(sum(r.get("cpu_s", 0.0) for r in s["timing"]["runs"]), 1),
                                    "wall_s_last_run": s["timing"]["runs"][-1]["wall_s"],
                                    "runs": s["timing"]["runs"]} for s in suites}}
-    atomic_write_json(out / "results.json", _finite({"meta": meta, "cells": all_cells, "findings": all_findings}))
+    atomic_write_json(out / "results.json", json_safe({"meta": meta, "cells": all_cells, "findings": all_findings}))
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
