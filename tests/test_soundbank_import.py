@@ -12,7 +12,8 @@ from conftest import tone, write
 
 def test_import_folder_rejects_corrupt_and_counts(folder_corpus):
     before = sorted(p.relative_to(folder_corpus) for p in folder_corpus.rglob("*"))
-    r = CliRunner().invoke(root, ["soundbank", "import", "folder", str(folder_corpus)])
+    r = CliRunner().invoke(root, ["soundbank", "import", "folder", str(folder_corpus), "--small-classes",
+                                  "train-only"])
     assert r.exit_code == 0, r.output
     assert "12 usable" in r.output and "2 rejected" in r.output
     after = sorted(p.relative_to(folder_corpus) for p in folder_corpus.rglob("*"))
@@ -93,7 +94,8 @@ def test_import_esc50_tree(tmp_path):
                      "src_file": src, "take": "A"})
     (root / "meta").mkdir()
     pd.DataFrame(recs).to_csv(root / "meta" / "esc50.csv", index=False)
-    r = CliRunner().invoke(root_cli(), ["soundbank", "import", "esc50", str(root), "--background-label", "rain"])
+    r = CliRunner().invoke(root_cli(), ["soundbank", "import", "esc50", str(root), "--background-label", "rain",
+                                        "--small-classes", "train-only"])
     assert r.exit_code == 0, r.output
     df = load_soundbank(root).index
     assert set(df[df.role == "background"].label) == {"rain"}
@@ -112,7 +114,7 @@ def test_import_urbansound8k_tree(tmp_path):
                      "classID": i, "class": cls})
     (root / "metadata").mkdir()
     pd.DataFrame(recs).to_csv(root / "metadata" / "UrbanSound8K.csv", index=False)
-    import_soundbank("urbansound8k", root)
+    import_soundbank("urbansound8k", root, small_classes="train-only")
     df = load_soundbank(root).index
     assert sorted(df.label.unique()) == ["dog_bark", "drilling", "siren"]
     assert df[df.source_group == "fs10"].split.nunique() == 1 and len(df) == 5

@@ -30,8 +30,17 @@ def _ratios(value: str) -> tuple[float, float, float]:
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the group-to-split assignment.")
 @click.option("--background-label", "background_labels", multiple=True,
               help="Treat this label as background (repeatable), e.g. ESC-50's 'rain'.")
-def import_cmd(kind, root, ratios, seed, background_labels):
-    path, n_ok, n_bad = import_soundbank(kind, root, _ratios(ratios), seed, tuple(background_labels))
+@click.option("--small-classes", type=click.Choice(["drop", "train-only", "error"]), default="drop", show_default=True,
+              help="A class with fewer source groups than splits: leave it out (named in the warnings), keep it "
+                   "in train only, or stop.")
+@click.option("--group-by", default="auto", show_default=True,
+              help="Source groups: auto (the corpus's own: source clip, recording, uploader, <source>__ prefix), "
+                   "prefix, folder, none (one file, one group) or column:NAME of --metadata.")
+@click.option("--metadata", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="CSV with a path column (relative to ROOT), for --group-by column:NAME.")
+def import_cmd(kind, root, ratios, seed, background_labels, small_classes, group_by, metadata):
+    path, n_ok, n_bad = import_soundbank(kind, root, _ratios(ratios), seed, tuple(background_labels), small_classes,
+                                         group_by, metadata)
     click.echo(f"{path}: {n_ok} usable file(s), {n_bad} rejected")
     for line in rejection_warnings(path.parent):
         click.echo(line, err=True)
@@ -46,7 +55,14 @@ def rejection_warnings(root: Path) -> list[str]:
     rej = pd.read_csv(root / REJECTED_NAME, dtype=str).fillna("")
     out = [f"sedkit: warning: {p}: empty class folder; the class is left out of the bank"
            for p, why in zip(rej.path, rej.reason) if why.startswith("empty class folder")]
-    files = rej[~rej.reason.str.startswith("empty class folder")]
+    small = rej[rej.reason.str.contains("fewer than the splits", regex=False)]
+    if len(small):
+        names = sorted(set(small.reason.str.extract(r"^class (.+) has (\d+) source")[[0, 1]].itertuples(index=False,
+                                                                                                     name=None)))
+        out.append("sedkit: warning: class(es) with fewer source groups than splits left out: "
+                   + ", ".join(f"{c} ({n} group{'s' if n != '1' else ''})" for c, n in names))
+    files = rej[~rej.reason.str.startswith("empty class folder")
+                & ~rej.reason.str.contains("fewer than the splits", regex=False)]
     if len(files):
         reasons = files.reason.str.split("(").str[0].str.strip().value_counts()
         out.append(f"sedkit: warning: {len(files)} file(s) rejected ({', '.join(f'{n} {r}' for r, n in reasons.items())}); "

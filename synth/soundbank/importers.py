@@ -170,13 +170,25 @@ IMPORTERS = {"folder": list_folder, "desed": list_desed, "esc50": list_esc50,
 
 # ---------------------------------------------------------------- splits by group
 
-def assign_splits(rows: list[dict], ratios: tuple[float, float, float], seed: int) -> None:
-    """Give every row without a split one, by source group, so that groups never cross splits.
+SMALL_CLASSES = ("drop", "train-only", "error")
+
+
+def assign_splits(rows: list[dict], ratios: tuple[float, float, float], seed: int,
+                  small_classes: str = "drop") -> dict[str, int]:
+    """Give every row without a split one, by source group (groups never cross splits), stratified by class.
 
     Rows that already have a split keep it, except that a group found in several splits is moved whole to the
-    split holding most of its files (ties: train < validation < eval). Groups without a split are shuffled with
-    ``seed`` and dealt out so each split's share of files follows ``ratios``.
+    split holding most of its files (ties: train < validation < eval). The other groups are dealt class by class,
+    scarcest class first: a class's groups first fill the splits (of non-zero ratio) where the class has no file
+    yet, then go where the class is furthest below its share of files. A group holding several classes goes where
+    its first-dealt class sends it. Backgrounds are dealt the same way, by scene.
+
+    A foreground class with fewer groups than splits cannot be in every split without cutting a source: with
+    ``small_classes`` ``drop`` its rows are removed from ``rows``, with ``train-only`` its groups go to train, with
+    ``error`` the import stops. Returns ``{class: number of groups}`` of those classes.
     """
+    if small_classes not in SMALL_CLASSES:
+        raise SedkitError(f"--small-classes {small_classes!r}: expected one of {', '.join(SMALL_CLASSES)}")
     groups: dict[str, list[dict]] = {}
     for r in rows:
         groups.setdefault(f"{r['role']}:{r['source_group']}", []).append(r)
@@ -186,25 +198,61 @@ def assign_splits(rows: list[dict], ratios: tuple[float, float, float], seed: in
             best = max(SPLITS, key=lambda s: (given.count(s), -SPLITS.index(s)))
             for r in rs:
                 r["split"] = best
-    free = sorted(g for g, rs in groups.items() if not any(r["split"] for r in rs))
+    free = {g for g, rs in groups.items() if not any(r["split"] for r in rs)}
     if not free:
-        return
+        return {}
     ratios_a = np.asarray(ratios, dtype=float)
-    if (ratios_a < 0).any() or ratios_a.sum() <= 0:
+    if len(ratios_a) != 3 or (ratios_a < 0).any() or ratios_a.sum() <= 0:
         raise SedkitError(f"--ratios {','.join(map(str, ratios))}: need three non-negative numbers, not all zero")
     ratios_a = ratios_a / ratios_a.sum()
+    open_splits = [k for k in range(3) if ratios_a[k] > 0]
+    label_groups: dict[tuple[str, str], list[str]] = {}
+    for g in sorted(free):
+        for r in groups[g]:
+            label_groups.setdefault((r["role"], r["label"]), [])
+            if g not in label_groups[(r["role"], r["label"])]:
+                label_groups[(r["role"], r["label"])].append(g)
+    small = {lab: len(gs) for (role, lab), gs in label_groups.items()
+             if role == "foreground" and len(gs) < len(open_splits)}
+    if small and small_classes == "error":
+        raise SedkitError("classes with fewer source groups than splits (a class needs one group per split): "
+                          + ", ".join(f"{lab} ({n})" for lab, n in sorted(small.items()))
+                          + "; choose --small-classes drop or train-only")
+    if small and small_classes == "drop":
+        rows[:] = [r for r in rows if not (r["role"] == "foreground" and r["label"] in small and not r["split"])]
+        for key in [k for k in label_groups if k[0] == "foreground" and k[1] in small]:
+            del label_groups[key]
     rng = np.random.default_rng(seed_sequence(seed, "assign_splits"))
-    order = [free[i] for i in rng.permutation(len(free))]
-    total = sum(len(groups[g]) for g in order)
-    counts = np.zeros(3)
-    for g in order:
-        # the split furthest below its target share takes the group
-        deficit = ratios_a * (counts.sum() + len(groups[g])) - counts
-        k = int(np.argmax(deficit))
-        counts[k] += len(groups[g])
+    split_of: dict[str, int] = {}
+    if small and small_classes == "train-only":
+        for lab in small:
+            for g in label_groups.pop(("foreground", lab)):
+                split_of[g] = 0
+    order = sorted(label_groups, key=lambda k: (k[0] != "foreground", len(label_groups[k]), k[1]))
+    for key in order:
+        role, lab = key
+        gs = label_groups[key]
+        have = np.zeros(3)  # this class's files per split so far
+        for g in gs:
+            if g in split_of:
+                have[split_of[g]] += sum(r["label"] == lab for r in groups[g])
+        for r in (r for r in rows if r["role"] == role and r["label"] == lab and r["split"]):
+            have[SPLITS.index(r["split"])] += 1
+        todo = [gs[i] for i in rng.permutation(len(gs)) if gs[i] not in split_of]
+        for g in todo:
+            n = sum(r["label"] == lab for r in groups[g])
+            empty = [k for k in open_splits if have[k] == 0]
+            if empty:
+                k = max(empty, key=lambda k: (ratios_a[k], -k))
+            else:
+                deficit = ratios_a * (have.sum() + n) - have
+                k = int(np.argmax(deficit))
+            split_of[g] = k
+            have[k] += n
+    for g, k in split_of.items():
         for r in groups[g]:
             r["split"] = SPLITS[k]
-    assert counts.sum() == total
+    return small
 
 
 # ---------------------------------------------------------------- the import
@@ -224,15 +272,52 @@ def printable(path: str) -> str:
     return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def regroup(rows: list[dict], root: Path, group_by: str, metadata: Path | None = None) -> None:
+    """Set each row's source group by ``group_by``: ``auto`` (the importer's own rule: ESC-50's source clip,
+    UrbanSound8K's fsID, FSD50K's uploader, the folder kind's ``<source>__`` prefix), ``prefix`` (the file name
+    before ``__``, else the file), ``folder`` (the file's folder), ``none`` (every file its own group), or
+    ``column:NAME`` (column NAME of the ``metadata`` CSV, matched on its ``path`` column)."""
+    if group_by == "auto":
+        return
+    if group_by.startswith("column:"):
+        name = group_by.split(":", 1)[1]
+        if metadata is None:
+            raise SedkitError(f"--group-by {group_by}: needs --metadata CSV with columns path and {name}")
+        df = _read_csv(metadata, "group metadata")
+        _need(df, ["path", name], metadata)
+        by_path = dict(zip(df["path"].astype(str), df[name].astype(str)))
+        missing = [r["path"] for r in rows if r["path"] not in by_path]
+        if missing:
+            raise SedkitError(f"{metadata}: no row for {missing[0]} ({len(missing)} file(s) in all)")
+        for r in rows:
+            r["source_group"] = f"{name}_{by_path[r['path']]}"
+        return
+    for r in rows:
+        p = Path(r["path"])
+        if group_by == "prefix":
+            r["source_group"] = p.stem.split("__", 1)[0] if "__" in p.stem else r["path"]
+        elif group_by == "folder":
+            r["source_group"] = p.parent.as_posix()
+        elif group_by == "none":
+            r["source_group"] = r["path"]
+        else:
+            raise SedkitError(f"--group-by {group_by!r}: expected auto, prefix, folder, none or column:NAME")
+
+
 def import_soundbank(kind: str, root: str | Path, ratios=(0.7, 0.1, 0.2), seed: int = 0,
-                     background_labels: tuple[str, ...] = ()) -> tuple[Path, int, int]:
-    """Build the index in place; returns (index path, n usable, n rejected)."""
+                     background_labels: tuple[str, ...] = (), small_classes: str = "drop", group_by: str = "auto",
+                     metadata: str | Path | None = None) -> tuple[Path, int, int]:
+    """Build the index in place; returns (index path, n usable, n rejected). Splits: see :func:`assign_splits`;
+    groups: see :func:`regroup`."""
     root = Path(root)
     if kind not in IMPORTERS:
         raise SedkitError(f"unknown soundbank kind {kind!r}; expected one of {', '.join(IMPORTERS)}")
     if not root.is_dir():
         raise SedkitError(f"{root}: no such directory")
+    if small_classes not in SMALL_CLASSES:
+        raise SedkitError(f"--small-classes {small_classes!r}: expected one of {', '.join(SMALL_CLASSES)}")
     rows, rejected = IMPORTERS[kind](root)
+    regroup(rows, root, group_by, Path(metadata) if metadata else None)
     for r in rows:
         if r["label"] in background_labels:
             r["role"] = "background"
@@ -255,6 +340,14 @@ def import_soundbank(kind: str, root: str | Path, ratios=(0.7, 0.1, 0.2), seed: 
                      "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256_file(p)})
     if not good:
         raise SedkitError(f"{root}: no usable audio found for kind {kind!r} ({len(rejected)} rejected)")
-    assign_splits(good, ratios, seed)
+    before = {r["path"]: r for r in good}
+    small = assign_splits(good, ratios, seed, small_classes)
+    kept = {r["path"] for r in good}
+    for path_, r in before.items():
+        if path_ not in kept:
+            rejected.append({"path": path_, "reason": f"class {r['label']} has {small[r['label']]} source group(s), "
+                                                      "fewer than the splits (--small-classes drop)"})
+    if not good:
+        raise SedkitError(f"{root}: no class has a source group for every split ({len(small)} too small)")
     path = write_index(root, good, rejected)
     return path, len(good), len(rejected)
