@@ -62,10 +62,14 @@ def world(tmp_path_factory):
     bank = make_tiny_bank(w / "bank")
     for name, edit in (("bank_duration_abc", ("duration_s", "abc")), ("bank_rate_fast", ("sample_rate", "fast")),
                        ("bank_duration_nan", ("duration_s", "nan")), ("bank_missing_file", None),
-                       ("bank_zero_length_wav", "zero")):
+                       ("bank_zero_length_wav", "zero"), ("bank_path_escapes", ("path", "../afile")),
+                       ("bank_link_escapes", "link")):
         shutil.copytree(bank, w / name)
         idx = pd.read_csv(w / name / "sedkit_index.csv", dtype=str)
-        if edit == "zero":  # a source emptied after indexing: sox would print its own lines before failing
+        if edit == "link":  # a file replaced by a link that leaves the bank
+            (w / name / idx.loc[2, "path"]).unlink()
+            os.symlink(w / "afile", w / name / idx.loc[2, "path"])
+        elif edit == "zero":  # a source emptied after indexing: sox would print its own lines before failing
             import numpy as np
             import soundfile as sf
 
@@ -135,6 +139,9 @@ CASES = [
      "src0__dog.wav: changed since the import", True),
     ("out-inside-the-soundbank", "synth strong --scale small --soundbank {w}/bank --out {w}/bank/ds",
      "inside the soundbank", True),
+    ("index-path-escapes-the-bank", "soundbank info {w}/bank_path_escapes", "is not a relative path inside", True),
+    ("index-link-leaves-the-bank", "synth waa --scale small --soundbank {w}/bank_link_escapes --out {out}",
+     "resolves outside the bank root", True),
     ("index-cell-in-info", "soundbank info {w}/bank_duration_abc", "column duration_s is 'abc'", True),
     ("bank-workers-zero", "soundbank make builtin --workers 0 --out {out}", "'--workers': 0", True),
     ("bank-seed-negative", "soundbank make builtin --seed -2 --out {out}", "'--seed': -2", True),

@@ -69,10 +69,11 @@ def test_import_desed_tree(tmp_path):
     base = root / "audio"
     for split, ids in (("train", [101, 102]), ("eval", [201])):
         for fid in ids:
-            write(base / split / "soundbank" / "foreground" / "Dog" / f"{fid}.wav", tone(16000, 1.0, 400), 16000)
+            write(base / split / "soundbank" / "foreground" / "Dog" / f"{fid}.wav", tone(16000, 1.0, fid), 16000)
             write(base / split / "soundbank" / "foreground" / "Blender_nOn_nOff" / f"{fid}_1.wav",
-                  tone(16000, 2.0, 200), 16000)
-        write(base / split / "soundbank" / "background" / "sins" / f"{ids[0]}9.wav", tone(16000, 10.0, 50), 16000)
+                  tone(16000, 2.0, 2 * fid), 16000)  # distinct audio: identical files are rejected as duplicates
+        write(base / split / "soundbank" / "background" / "sins" / f"{ids[0]}9.wav", tone(16000, 10.0, ids[0] // 4),
+              16000)
     path, n, nrej = import_soundbank("desed", root)
     df = load_soundbank(root).index
     assert n == 8 and nrej == 0
@@ -109,7 +110,7 @@ def test_import_urbansound8k_tree(tmp_path):
     for i, (cls, fs, fold) in enumerate([("dog_bark", 10, 1), ("dog_bark", 10, 1), ("siren", 11, 2),
                                          ("siren", 12, 3), ("drilling", 13, 4)]):
         fn = f"{fs}-{i}-0-0.wav"
-        write(root / "audio" / f"fold{fold}" / fn, tone(22050, 0.4, 500), 22050)
+        write(root / "audio" / f"fold{fold}" / fn, tone(22050, 0.4, 500 + 10 * i), 22050)
         recs.append({"slice_file_name": fn, "fsID": fs, "start": 0, "end": 0.4, "salience": 1, "fold": fold,
                      "classID": i, "class": cls})
     (root / "metadata").mkdir()
@@ -156,9 +157,40 @@ def test_empty_class_is_warned_and_same_names_in_two_split_folders_stay_apart(fo
     corpus = tmp_path / "split_corpus"
     for split in ("train", "eval"):
         for k in range(2):
-            write(corpus / split / "foreground" / "dog" / f"take{k}.wav", tone(16000, 0.5, 300 + k, 1, k), 16000)
-        write(corpus / split / "background" / "room" / "bg.wav", tone(16000, 3.0, 60, 1, 9), 16000)
+            write(corpus / split / "foreground" / "dog" / f"take{k}.wav",
+                  tone(16000, 0.5, 300 + k + 50 * (split == "eval"), 1, k), 16000)
+        write(corpus / split / "background" / "room" / "bg.wav", tone(16000, 3.0, 60 + (split == "eval"), 1, 9), 16000)
     r = CliRunner().invoke(root, ["soundbank", "import", "folder", str(corpus)])
     assert r.exit_code == 0, r.output
     idx = load_soundbank(corpus).index
     assert {(p.split("/")[0], s) for p, s in zip(idx.path, idx.split)} == {("train", "train"), ("eval", "eval")}
+
+
+def test_import_audits_every_file(folder_corpus):
+    """Silent, NaN, clipped, duplicate, 0.01 s and non-UTF-8 files: each rejected or warned, with its reason."""
+    import os
+
+    import numpy as np
+    import soundfile as sf
+
+    d = folder_corpus / "foreground" / "dog"
+    sf.write(d / "zed__silent.wav", np.zeros(8000, np.float32), 8000)
+    sf.write(d / "zed__nan.wav", np.full(8000, np.nan, np.float32), 8000, subtype="FLOAT")
+    sf.write(d / "yan__clipped.wav", np.clip(3 * np.sin(np.arange(8000) * 0.05), -1, 1).astype(np.float32), 8000,
+             subtype="FLOAT")
+    sf.write(d / "xu__short.wav", 0.3 * np.ones(80, np.float32), 8000)
+    src = d / "alice__d1.wav"
+    (d / "wei__copy.wav").write_bytes(src.read_bytes())
+    os.rename(bytes(d / "zed__nan.wav"), bytes(d) + b"/\xffbad__name.wav")
+    sf.write(d / "zed__nan2.wav", np.full(8000, np.nan, np.float32), 8000, subtype="FLOAT")
+    r = CliRunner().invoke(root, ["soundbank", "import", "folder", str(folder_corpus), "--small-classes", "train-only"])
+    assert r.exit_code == 0, r.output
+    rej = dict(pd.read_csv(folder_corpus / REJECTED_NAME).values)
+    assert rej["foreground/dog/zed__silent.wav"].startswith("silent (RMS")
+    assert "NaN" in rej["foreground/dog/zed__nan2.wav"]
+    assert rej["foreground/dog/xu__short.wav"].startswith("shorter than 0.05 s")
+    assert rej["foreground/dog/wei__copy.wav"] == "duplicate of foreground/dog/alice__d1.wav (the same samples)"
+    assert "not valid UTF-8" in rej["foreground/dog/\\xffbad__name.wav"]
+    idx = load_soundbank(folder_corpus).index.set_index("path")
+    assert "clipped" in idx.loc["foreground/dog/yan__clipped.wav", "audit"]
+    assert "audit notes" in r.stderr and "file(s) rejected" in r.stderr

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from sedkit import SedkitError
-from sedkit.synth.soundbank.importers import IMPORTERS, import_soundbank
+from sedkit.synth.soundbank.importers import IMPORTERS, MIN_DURATION_S, SILENCE_DB, import_soundbank
 from sedkit.synth.soundbank.index import load_soundbank
 
 
@@ -38,12 +38,24 @@ def _ratios(value: str) -> tuple[float, float, float]:
                    "prefix, folder, none (one file, one group) or column:NAME of --metadata.")
 @click.option("--metadata", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CSV with a path column (relative to ROOT), for --group-by column:NAME.")
-def import_cmd(kind, root, ratios, seed, background_labels, small_classes, group_by, metadata):
+@click.option("--silence-db", type=float, default=SILENCE_DB, show_default=True,
+              help="Files whose RMS is below this (dBFS) are rejected as silent.")
+@click.option("--min-duration", type=click.FloatRange(min=0), default=MIN_DURATION_S, show_default=True,
+              help="Files shorter than this (s) are rejected.")
+def import_cmd(kind, root, ratios, seed, background_labels, small_classes, group_by, metadata, silence_db,
+               min_duration):
     path, n_ok, n_bad = import_soundbank(kind, root, _ratios(ratios), seed, tuple(background_labels), small_classes,
-                                         group_by, metadata)
+                                         group_by, metadata, min_duration, silence_db)
     click.echo(f"{path}: {n_ok} usable file(s), {n_bad} rejected")
     for line in rejection_warnings(path.parent):
         click.echo(line, err=True)
+    import pandas as pd
+
+    idx = pd.read_csv(path, dtype=str).fillna("")
+    flagged = idx[idx.get("audit", pd.Series("", index=idx.index)) != ""]
+    if len(flagged):
+        click.echo(f"sedkit: warning: {len(flagged)} kept file(s) have audit notes (DC offset, clipping), e.g. "
+                   f"{flagged.path.iloc[0]}: {flagged.audit.iloc[0]}; see the audit column of {path}", err=True)
 
 
 def rejection_warnings(root: Path) -> list[str]:

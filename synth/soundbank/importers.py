@@ -6,6 +6,7 @@ assigns splits by group where the corpus has none, and writes ``sedkit_index.csv
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -15,7 +16,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from sedkit import SedkitError
-from sedkit.synth.audio import AUDIO_EXTS, probe
+from sedkit.synth.audio import AUDIO_EXTS, probe, read
 from sedkit.synth.rng import seed_sequence
 from sedkit.synth.io import sha256_file
 from sedkit.synth.soundbank.index import SPLITS, write_index
@@ -304,9 +305,35 @@ def regroup(rows: list[dict], root: Path, group_by: str, metadata: Path | None =
             raise SedkitError(f"--group-by {group_by!r}: expected auto, prefix, folder, none or column:NAME")
 
 
+SILENCE_DB = -70.0  # RMS (dBFS) below which a file is silent
+MIN_DURATION_S = 0.05
+DC_OFFSET = 0.05  # |mean| above this: a warning
+CLIPPED_SHARE = 0.001  # share of samples at full scale above this: a warning
+
+
+def audit(x: np.ndarray, duration_s: float, min_duration: float = MIN_DURATION_S,
+          silence_db: float = SILENCE_DB) -> tuple[str | None, list[str]]:
+    """``(reason to reject or None, warnings)`` for one file's samples ``(n, channels)``."""
+    if duration_s < min_duration:
+        return f"shorter than {min_duration:g} s ({duration_s:.3f} s)", []
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    level = 20 * np.log10(rms) if rms > 0 else float("-inf")
+    if level < silence_db:
+        return f"silent (RMS {level:.1f} dBFS, under {silence_db:g})", []
+    notes = []
+    dc = float(np.abs(x.mean(axis=0)).max())
+    if dc > DC_OFFSET:
+        notes.append(f"DC offset {dc:.3f}")
+    clipped = float(np.mean(np.abs(x) >= 0.999))
+    if clipped > CLIPPED_SHARE:
+        notes.append(f"clipped ({100 * clipped:.2f} % of samples at full scale)")
+    return None, notes
+
+
 def import_soundbank(kind: str, root: str | Path, ratios=(0.7, 0.1, 0.2), seed: int = 0,
                      background_labels: tuple[str, ...] = (), small_classes: str = "drop", group_by: str = "auto",
-                     metadata: str | Path | None = None) -> tuple[Path, int, int]:
+                     metadata: str | Path | None = None, min_duration: float = MIN_DURATION_S,
+                     silence_db: float = SILENCE_DB) -> tuple[Path, int, int]:
     """Build the index in place; returns (index path, n usable, n rejected). Splits: see :func:`assign_splits`;
     groups: see :func:`regroup`."""
     root = Path(root)
@@ -321,7 +348,7 @@ def import_soundbank(kind: str, root: str | Path, ratios=(0.7, 0.1, 0.2), seed: 
     for r in rows:
         if r["label"] in background_labels:
             r["role"] = "background"
-    good = []
+    good, seen_audio = [], {}
     for r in tqdm(rows, desc=f"probing {root.name}", unit="file", disable=None):
         p = root / r["path"]
         if not utf8_name(r["path"]):
@@ -331,13 +358,23 @@ def import_soundbank(kind: str, root: str | Path, ratios=(0.7, 0.1, 0.2), seed: 
             rejected.append({"path": r["path"], "reason": "listed in metadata but missing"})
             continue
         try:
-            info = probe(p)
+            info = probe(p, decode=False)
+            x, _ = read(p, mono=False)  # NaN / infinite samples and undecodable data are rejected here
         except SedkitError as e:
             rejected.append({"path": r["path"], "reason": str(e).split(": ", 1)[-1]})
             continue
+        problem, notes = audit(x, info.duration_s, min_duration, silence_db)
+        digest = hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()
+        if problem is None and digest in seen_audio:
+            problem = f"duplicate of {seen_audio[digest]} (the same samples)"
+        if problem is not None:
+            rejected.append({"path": r["path"], "reason": problem})
+            continue
+        seen_audio[digest] = r["path"]
         st = p.stat()
         good.append({**r, "duration_s": info.duration_s, "sample_rate": info.sample_rate, "channels": info.channels,
-                     "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256_file(p)})
+                     "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256_file(p),
+                     "audit": "; ".join(notes)})
     if not good:
         raise SedkitError(f"{root}: no usable audio found for kind {kind!r} ({len(rejected)} rejected)")
     before = {r["path"]: r for r in good}

@@ -138,6 +138,7 @@ def load_soundbank(root: str | Path, check_files: bool = False) -> Soundbank:
     except Exception as e:
         raise SedkitError(f"{idx}: unreadable index ({e})") from None
     df = validate_index(df, str(idx))
+    confined(root, df.path, str(idx))
     if check_files:
         gone = [p for p in df.path if not (root / p).is_file()]
         if gone:
@@ -149,6 +150,19 @@ def load_soundbank(root: str | Path, check_files: bool = False) -> Soundbank:
     rej_p = root / REJECTED_NAME
     rejected = pd.read_csv(rej_p) if rej_p.is_file() else pd.DataFrame(columns=["path", "reason"])
     return Soundbank(root=root, index=df, rejected=rejected)
+
+
+def confined(root: Path, paths, where: str) -> None:
+    """Every index path must name a file inside the bank root, symbolic links resolved: an index can never make
+    sedkit read outside the bank (absolute paths, ``..``, links that leave the root are one-line errors)."""
+    base = os.path.realpath(root)
+    for rel in paths:
+        p = Path(rel)
+        if p.is_absolute() or ".." in p.parts:
+            raise SedkitError(f"{where}: path {rel!r} is not a relative path inside the bank")
+        real = os.path.realpath(os.path.join(base, rel))
+        if real != base and not real.startswith(base + os.sep):
+            raise SedkitError(f"{where}: {rel} resolves outside the bank root ({real})")
 
 
 def changed_since_import(root: Path, df: pd.DataFrame) -> list[str]:
