@@ -194,3 +194,18 @@ def test_import_audits_every_file(folder_corpus):
     idx = load_soundbank(folder_corpus).index.set_index("path")
     assert "clipped" in idx.loc["foreground/dog/yan__clipped.wav", "audit"]
     assert "audit notes" in r.stderr and "file(s) rejected" in r.stderr
+
+
+def test_info_shows_coverage_warnings(tmp_path):
+    corpus = tmp_path / "c"
+    for split in ("train", "validation"):
+        write(corpus / split / "foreground" / "dog" / "d.wav", tone(16000, 0.5, 300 + len(split), 1, 1), 16000)
+        write(corpus / split / "background" / "room" / "bg.wav", tone(16000, 4.0, 60 + len(split), 1, 2), 16000)
+    write(corpus / "eval" / "foreground" / "cat" / "c.wav", tone(16000, 0.5, 500, 1, 3), 16000)
+    assert CliRunner().invoke(root, ["soundbank", "import", "folder", str(corpus)]).exit_code == 0
+    r = CliRunner().invoke(root, ["soundbank", "info", str(corpus)])
+    assert r.exit_code == 0, r.output
+    assert "warning: class dog has no file in split(s) eval" in r.output
+    assert "warning: class cat has no file in split(s) train, validation" in r.output
+    assert "warning: split eval has no background" in r.output
+    assert "warning: split train: every background is shorter than the 10 s clips" in r.output

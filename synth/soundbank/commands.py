@@ -82,6 +82,32 @@ def rejection_warnings(root: Path) -> list[str]:
     return out
 
 
+def coverage_warnings(df) -> list[str]:
+    """What would stop or skew the generators: a class missing from a split, a split without backgrounds, or
+    backgrounds shorter than the generators' clip length (``specs/strong.yaml`` ``scene.duration``)."""
+    from sedkit.specs import builtin_section
+    from sedkit.synth.soundbank.index import SPLITS
+
+    clip_s = float(builtin_section("strong#scene")["duration"])
+    fg, bg = df[df.role == "foreground"], df[df.role == "background"]
+    out = []
+    for label, sub in fg.groupby("label", sort=True):
+        missing = [s for s in SPLITS if s not in set(sub.split)]
+        if missing:
+            out.append(f"class {label} has no file in split(s) {', '.join(missing)}")
+    for s in SPLITS:
+        b = bg[bg.split == s]
+        if b.empty:
+            out.append(f"split {s} has no background")
+        elif (b.duration_s < clip_s).all():
+            out.append(f"split {s}: every background is shorter than the {clip_s:g} s clips the generators make "
+                       f"(longest {b.duration_s.max():.1f} s)")
+        elif (b.duration_s < clip_s).any():
+            out.append(f"split {s}: {int((b.duration_s < clip_s).sum())} of {len(b)} backgrounds are shorter than "
+                       f"{clip_s:g} s (left out of {clip_s:g} s clips)")
+    return out
+
+
 def info_table(root: Path) -> str:
     bank = load_soundbank(root)
     df = bank.index
@@ -101,6 +127,9 @@ def info_table(root: Path) -> str:
         tot = sub.groupby("label").size()
         lines.append(f"{'(total per label)':<28} {'':<10} " + ", ".join(f"{k}={v}" for k, v in tot.items()))
     lines.append("")
+    warnings = coverage_warnings(df)
+    lines += [f"warning: {w}" for w in warnings] or ["coverage: every class in every split, backgrounds long enough"]
+    lines.append("")
     if bank.rejected.empty:
         lines.append("rejected: none")
     else:
@@ -109,8 +138,10 @@ def info_table(root: Path) -> str:
     return "\n".join(lines)
 
 
-@click.command("info", help="Per-class table of a soundbank: count, total and median duration, groups; and the "
-                            "rejected files.\n\nExample: sedkit soundbank info ./my_sounds")
+@click.command("info", help="Per-class table of a soundbank: count, total and median duration, groups per split; "
+                            "coverage warnings (a class missing from a split, a split without backgrounds, "
+                            "backgrounds shorter than the clips); and the rejected files.\n\n"
+                            "Example: sedkit soundbank info ./my_sounds")
 @click.argument("root", type=click.Path(path_type=Path))
 def info_cmd(root):
     click.echo(info_table(root))
