@@ -66,7 +66,7 @@ def hidden_leftovers(root: Path) -> list[Path]:
 
 
 def write_manifest(root: str | os.PathLike, kind: str, spec: dict, spec_sha256: str, seed: int,
-                   known: dict[str, str] | None = None) -> dict:
+                   known: dict[str, str] | None = None, extra: dict | None = None) -> dict:
     """Hash every file under ``root`` (reusing ``known`` sha256s by relative path) and write manifest.json."""
     root = Path(root)
     known = known or {}
@@ -75,7 +75,7 @@ def write_manifest(root: str | os.PathLike, kind: str, spec: dict, spec_sha256: 
         p = root / rel
         files[rel] = {"sha256": known.get(rel) or sha256_file(p), "bytes": p.stat().st_size}
     man = {"sedkit_version": __version__, "kind": kind, "packages": package_versions(), "spec": spec,
-           "spec_sha256": spec_sha256, "seed": seed, "files": files}
+           "spec_sha256": spec_sha256, "seed": seed, **(extra or {}), "files": files}
     atomic_write_json(root / MANIFEST, man)
     return man
 

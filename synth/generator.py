@@ -70,6 +70,26 @@ def check_space(out: Path, clips: int, seconds: float, sr: int, copies: float = 
     return need
 
 
+def provenance(bank) -> dict:
+    """Where a dataset's sources came from (stored in its manifest): the bank's absolute path, the sha256 of its
+    index, and whether it is the built-in bank (rebuilt byte for byte from the sedkit version when it is gone)."""
+    from sedkit.synth.builtin import BUILTIN_NAME
+    from sedkit.synth.io import sha256_file
+    from sedkit.synth.soundbank.index import INDEX_NAME
+
+    root = Path(bank.root).resolve()
+    return {"path": str(root), "index_sha256": sha256_file(root / INDEX_NAME),
+            "builtin": bool(BUILTIN_NAME.match(root.name))}
+
+
+def regenerate_command(kind: str, scale: str, seed: int, bank) -> str:
+    """The command, run in the dataset folder, that makes the dataset again byte for byte into a new folder:
+    its resolved spec (``spec.yaml``), scale, seed and, unless it is the built-in one, its soundbank."""
+    src = provenance(bank)
+    sb = "" if src["builtin"] else f" --soundbank {src['path']}"
+    return f"sedkit synth {kind} --spec spec.yaml --scale {scale} --seed {seed}{sb} --out NEW_FOLDER"
+
+
 def start_job(kind: str, spec, out: Path, seed: int, scale: str, soundbank, workers: int, resume: bool,
               classes: list[str] | None = None):
     """(bank, Job): the soundbank (built-in one by default) and the generator's Job, whose identity (for --resume)
@@ -82,7 +102,8 @@ def start_job(kind: str, spec, out: Path, seed: int, scale: str, soundbank, work
         raise SedkitError(f"{kind} spec classes {unknown} are not foreground labels of soundbank {bank.root}")
     doc = {"spec": resolved(spec), "scale": scale, "soundbank": bank.root.name, "classes": classes or bank.labels}
     import_scaper()  # once here, so that forked workers don't each pay for the import
-    return bank, Job(out, kind, doc, spec_hash(doc), seed, resume=resume, workers=workers)
+    return bank, Job(out, kind, doc, spec_hash(doc), seed, resume=resume, workers=workers,
+                     provenance=provenance(bank))
 
 
 def run_rows(job: Job, make, ctx, items: list, desc: str) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from pydantic import Field, field_validator, model_validator
 from sedkit import SedkitError
 from sedkit.specs import Dist, Spec, spec_default
 from sedkit.synth.generator import (TrainValEvalCounts, check_space, default_workers, generator_options,
-                                    load_generator_spec, run_rows, scaled_sizes, start_job)
+                                    load_generator_spec, regenerate_command, run_rows, scaled_sizes, start_job)
 from sedkit.synth.rng import item_rng
 from sedkit.synth.runner import Item
 from sedkit.synth.scaper_mix import ScaperView, add_warnings
@@ -136,12 +136,12 @@ def generate(spec: RemixSpec, out: str | Path, seed: int = 0, scale: str = "pape
     ctx = Ctx(str(out), spec, seed, bank, str(view.root), classes)
     items = [Item(s, i) for s, n in sizes.items() for i in range(n)]
     rows = run_rows(job, make_item, ctx, items, "synth remix")
-    write_outputs(out, spec, rows, classes, job.spec_sha256, seed, scale)
+    write_outputs(out, spec, rows, classes, job.spec_sha256, seed, scale, regenerate_command("remix", scale, seed, bank))
     return job.finish()
 
 
 def write_outputs(out: Path, spec: RemixSpec, rows: pd.DataFrame, classes: list[str], sha: str, seed: int,
-                  scale: str) -> None:
+                  scale: str, regen: str) -> None:
     from sedkit.synth.audio import read
     from sedkit.synth.card import spectrogram_png, warnings_section, write_card
     from sedkit.synth.contract import write_classes
@@ -177,7 +177,7 @@ def write_outputs(out: Path, spec: RemixSpec, rows: pd.DataFrame, classes: list[
              "`metadata/<split>_strong.tsv`, durations, `classes.txt`, audio and JAMS.")
     write_card(out, "sedkit remix dataset (fixed-SNR subsets)",
                [("Contents", intro)] + sections + [warnings_section(rows)], images, sha, seed,
-               f"sedkit synth remix --snr {','.join(f'{s:g}' for s in spec.snrs)} --scale {scale} --seed {seed}")
+               regen)
 
 
 @click.command("remix", help="Fixed-SNR remix (Deshmukh et al. 2021, after Kong et al.): one scene background plus "

@@ -19,6 +19,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable
 
+import yaml
 from tqdm.auto import tqdm
 
 from sedkit import SedkitError
@@ -49,10 +50,11 @@ class Job:
     """One generator run into ``out``; see the module docstring."""
 
     def __init__(self, out: str | os.PathLike, kind: str, spec: dict, spec_sha256: str, seed: int,
-                 resume: bool = False, workers: int = 1):
+                 resume: bool = False, workers: int = 1, provenance: dict | None = None):
         self.out = Path(out)
         self.kind, self.spec, self.spec_sha256, self.seed = kind, spec, spec_sha256, seed
         self.workers = max(1, int(workers))
+        self.provenance = provenance  # the soundbank a generator mixed from (path, index sha256), for the manifest
         self.state = self.out / STATE_DIR
         self.journal_path = self.state / "journal.jsonl"
         self.done: dict[str, dict] = {}
@@ -126,7 +128,10 @@ class Job:
                 if d.is_dir():
                     shutil.rmtree(d)
         known = {rel: sha for rec in self.done.values() for rel, sha in rec["files"].items()}
-        man = write_manifest(self.out, self.kind, self.spec, self.spec_sha256, self.seed, known)
+        if isinstance(self.spec, dict) and "spec" in self.spec:  # a generator's: its resolved spec, for --spec
+            atomic_write_text(self.out / "spec.yaml", yaml.safe_dump(self.spec["spec"], sort_keys=False))
+        man = write_manifest(self.out, self.kind, self.spec, self.spec_sha256, self.seed, known,
+                             extra={"soundbank": self.provenance} if self.provenance else None)
         atomic_write_text(self.journal_path, "".join(json.dumps([k, self.done[k]], sort_keys=True) + "\n"
                                                      for k in sorted(self.done)))
         return man

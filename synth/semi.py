@@ -31,7 +31,7 @@ from pydantic import Field
 from sedkit.specs import Spec, spec_default
 from sedkit.synth.domain import build_target_bank, family_groups, family_sides, gap_report, mean_logmel, spectra_png
 from sedkit.synth.generator import (SceneCtx, SplitCounts, check_space, default_workers, generator_options,
-                                    load_generator_spec, run_rows, scaled_sizes, start_job)
+                                    load_generator_spec, regenerate_command, run_rows, scaled_sizes, start_job)
 from sedkit.synth.io import atomic_write_json
 from sedkit.synth.rng import item_rng
 from sedkit.synth.runner import Item
@@ -173,7 +173,7 @@ def write_outputs(out: Path, spec: SemiSpec, rows: pd.DataFrame, probes: pd.Data
     sections = [("Contents", intro), ("Domain-gap statistic", stat)] + sections + [warnings_section(rows)]
     images = [("Mean log-mel spectra of the two domains", "domain_spectra.png")] + images
     write_card(out, "sedkit semi-supervised dataset (source/target domains)", sections, images, sha, seed,
-               f"sedkit synth semi --gap {spec.gap:g} --scale {scale} --seed {seed}")
+               regenerate_command("semi", scale, seed, bank))
     return gap
 
 

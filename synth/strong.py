@@ -21,7 +21,7 @@ from pydantic import Field
 
 from sedkit.specs import Spec, spec_default
 from sedkit.synth.generator import (SceneCtx, TrainValEvalCounts, check_space, default_workers, generator_options,
-                                    load_generator_spec, run_rows, scaled_sizes, start_job)
+                                    load_generator_spec, regenerate_command, run_rows, scaled_sizes, start_job)
 from sedkit.synth.rng import item_rng
 from sedkit.synth.runner import Item
 from sedkit.synth.scaper_mix import ScaperView
@@ -108,7 +108,7 @@ def generate(spec: StrongSpec, out: str | Path, seed: int = 0, scale: str = "pap
     sections.insert(0, ("Contents", recipe_text(spec.scene, spec.sr, scale, rows)))
     sections.append(warnings_section(rows))
     write_card(out, "sedkit strong dataset (DESED-style soundscapes)", sections, images, job.spec_sha256, seed,
-               f"sedkit synth strong --scale {scale} --seed {seed}")
+               regenerate_command("strong", scale, seed, bank))
     return job.finish()
 
 

@@ -43,7 +43,7 @@ from sedkit.synth.runner import Item, Job
 from sedkit.synth.scaper_mix import ScaperView, save_jams
 from sedkit.synth.scene import mix
 from sedkit.synth.soundbank.index import SPLITS, Soundbank, resolve_bank
-from sedkit.synth.generator import TrainValEvalCounts
+from sedkit.synth.generator import TrainValEvalCounts, provenance, regenerate_command
 
 
 class WaaSpec(Spec):
@@ -226,7 +226,7 @@ def generate(spec: WaaSpec, out: str | Path, seed: int = 0, scale: str = "paper"
     check_space(out, sum(counts.values()), spec.duration + sum(parse_length(s) for s in spec.segments), spec.sr,
                 force=force)
     doc = {"spec": resolved(spec), "scale": scale, "soundbank": str(bank.root.name), "classes": classes}
-    job = Job(out, kind, doc, spec_hash(doc), seed, resume=resume, workers=workers)
+    job = Job(out, kind, doc, spec_hash(doc), seed, resume=resume, workers=workers, provenance=provenance(bank))
     view = ScaperView(bank, out / ".sedkit" / "view", sr=spec.sr)
     import_scaper()  # import once here, so forked workers don't each pay for it
     ctx = Ctx(str(out), spec, seed, bank, str(view.root), classes, sorted({parse_length(s) for s in spec.segments}),
@@ -235,7 +235,8 @@ def generate(spec: WaaSpec, out: str | Path, seed: int = 0, scale: str = "paper"
     results = job.run(make_item, ctx, items, desc=f"synth {kind}")
     rows = pd.DataFrame([{"split": it.split, **results[it.key]["meta"]} for it in items])
     write_metadata(out, spec, rows, classes, ctx.segments)
-    write_waa_card(out, spec, rows, classes, ctx.segments, job.spec_sha256, seed, kind, scale)
+    write_waa_card(out, spec, rows, classes, ctx.segments, job.spec_sha256, seed, kind, scale,
+                   regenerate_command(kind, scale, seed, bank))
     return job.finish()
 
 
@@ -268,7 +269,8 @@ def write_metadata(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes: list[s
 SHORT_CLASSES = {"Alarm_bell_ringing", "Cat", "Dishes", "Dog", "Speech"}
 
 
-def write_waa_card(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes, segments, sha, seed, kind, scale):
+def write_waa_card(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes, segments, sha, seed, kind, scale,
+                   regen: str):
     from sedkit.synth.card import bars_png, density_png, hist_png, md_table, warnings_section, write_card
 
     dur = rows.offset - rows.onset
@@ -306,8 +308,6 @@ def write_waa_card(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes, segmen
     images = [("Event durations per class (solid: short classes, dashed: long classes)", "event_durations.png"),
               ("Label weakness per segment length", "label_weakness.png"), ("SNR", "snr.png"),
               ("Clips per class", "counts.png")]
-    seg_arg = ",".join(length_name(L) for L in segments)
-    regen = f"sedkit synth {kind} --segment {seg_arg} --seed {seed} --scale {scale} --sr {spec.sr}"
     write_card(out, f"sedkit {kind} dataset", sections, images, sha, seed, regen)
 
 

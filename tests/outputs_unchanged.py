@@ -36,6 +36,9 @@ VOLATILE = [
     ("*/.sedkit/view*/*", "the generators' internal cache of resampled sources: its bytes vary between two runs of "
                           "the same code; the dataset audio mixed from it does not"),
 ]
+# text files that may name the work folder (manifests and cards record the soundbank's path): hashed with that
+# folder replaced by <WORK>
+TEXT_WITH_PATHS = (".json", ".md", ".yaml")
 TINY_CRNN = ["--set", "net.filters=[16,32,32]", "--set", "net.pooling=[[1,4],[1,4],[1,2]]",
              "--set", "net.rnn_hidden=32", "--set", "net.rnn_layers=1",
              "--set", "data.batch={synthetic: 4, weak: 4, unlabel: 8}"]
@@ -70,7 +73,10 @@ def digest(work: Path) -> dict:
         rel = p.relative_to(work).as_posix()
         if not p.is_file() or any(fnmatch(rel, pat) for pat, _ in VOLATILE):
             continue
-        files[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+        data = p.read_bytes()
+        if p.suffix in TEXT_WITH_PATHS:  # provenance names the bank by its absolute path: a new temp dir each run
+            data = data.replace(str(work.resolve()).encode(), b"<WORK>").replace(str(work).encode(), b"<WORK>")
+        files[rel] = hashlib.sha256(data).hexdigest()
         if rel.startswith("runs/") and rel.endswith("/metrics.json") and rel.count("/") == 2:
             metrics[rel.split("/")[1]] = json.loads(p.read_text())
     return {"files": files, "metrics": metrics}

@@ -87,3 +87,36 @@ def test_group_by_choices(tmp_path):
         assert check(load_soundbank(corpus).index), how
     r = CliRunner().invoke(root, ["soundbank", "import", "folder", str(corpus), "--group-by", "column:speaker"])
     assert r.exit_code == 2 and "needs --metadata" in r.stderr
+
+
+def test_card_regenerates_a_dataset_from_an_imported_bank_byte_for_byte(tmp_path, monkeypatch):
+    import json
+    import re
+    import shlex
+
+    from sedkit import SedkitError
+    from sedkit.baselines.data.augment import data_soundbank
+
+    corpus = make_corpus(tmp_path / "corpus")
+    assert CliRunner().invoke(root, ["soundbank", "import", "folder", str(corpus)]).exit_code == 0
+    out = tmp_path / "strong"
+    spec = tmp_path / "mine.yaml"
+    spec.write_text("scene: {polyphony_cap: 2}\n")
+    r = CliRunner().invoke(root, ["synth", "strong", "--scale", "small", "--soundbank", str(corpus), "--spec",
+                                  str(spec), "--sr", "16000", "--out", str(out), "--workers", "2"])
+    assert r.exit_code == 0, r.output
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["soundbank"]["path"] == str(corpus.resolve()) and man["sedkit_version"]
+    cmd = re.search(r"- regenerate: `(.+)`", (out / "README.md").read_text()).group(1)
+    assert "--soundbank" in cmd and "--spec spec.yaml" in cmd
+    again = tmp_path / "again"
+    monkeypatch.chdir(out)
+    r = CliRunner().invoke(root, shlex.split(cmd.replace("NEW_FOLDER", str(again)))[1:])
+    assert r.exit_code == 0, r.output
+    audio = {k: v["sha256"] for k, v in man["files"].items() if k.endswith(".wav")}
+    redo = json.loads((again / "manifest.json").read_text())["files"]
+    assert len(audio) > 10 and all(redo[k]["sha256"] == sha for k, sha in audio.items())
+    assert data_soundbank(out) == corpus.resolve()  # data.augment finds the bank through the manifest
+    corpus.rename(tmp_path / "moved")
+    with pytest.raises(SedkitError, match="not there any more"):
+        data_soundbank(out)

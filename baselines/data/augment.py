@@ -14,7 +14,6 @@ synthesized from (its manifest names it; built-in banks are found in the sedkit 
 """
 from __future__ import annotations
 
-import re
 from typing import Literal
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from sedkit.synth.dynamic.dataset import DynamicMixDataset, ExtraBackground, bui
 from sedkit.synth.dynamic.features import augment_features, feature_generator
 from sedkit.synth.dynamic.sources import SourcePool
 
-BUILTIN_NAME = re.compile(r"^builtin-v(?P<version>[^-]+)-s(?P<seed>\d+)-(?P<scale>\w+)$")
 
 
 class AugmentSpec(Spec):
@@ -50,13 +48,22 @@ def dynamic_spec(aug: AugmentSpec, sr: int, clip_s: float):
 
 
 def data_soundbank(data_dir: Path) -> Path:
-    """The soundbank a sedkit data dir was synthesized from (built-in banks only: others are not recorded)."""
+    """The soundbank a sedkit data dir was synthesized from: the path its manifest records (any bank), or, for a
+    built-in bank that is gone from the cache, the same bank built again. One line when it has moved."""
+    from sedkit.synth.builtin import BUILTIN_NAME
     from sedkit.synth.dataset import read_manifest
 
     try:
-        name = (read_manifest(data_dir).get("spec") or {}).get("soundbank")
+        man = read_manifest(data_dir)
     except SedkitError:
-        name = None
+        man = {}
+    src = man.get("soundbank") or {}
+    if src.get("path") and Path(src["path"]).is_dir():
+        return Path(src["path"])
+    if src.get("path") and not src.get("builtin"):
+        raise SedkitError(f"{data_dir}: made from the soundbank {src['path']}, which is not there any more (moved?): "
+                          "set data.augment.soundbank to where it is now")
+    name = Path(src["path"]).name if src.get("path") else (man.get("spec") or {}).get("soundbank")
     m = BUILTIN_NAME.match(str(name or ""))
     if m is None:
         named = f"names {name!r}, which is not a built-in bank" if name else "names no soundbank"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,7 +20,10 @@ from sedkit.synth.dataset import MANIFEST
 from sedkit.synth.io import honour_umask
 from sedkit.synth.soundbank.index import INDEX_NAME
 
-__all__ = ["cache_root", "default_bank", "make_bank"]
+__all__ = ["BUILTIN_NAME", "cache_root", "default_bank", "make_bank"]
+
+
+BUILTIN_NAME = re.compile(r"^builtin-v(?P<version>[^-]+)-s(?P<seed>\d+)-(?P<scale>\w+)$")  # a cached bank's folder
 
 
 def cache_root() -> Path:
