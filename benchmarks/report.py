@@ -35,7 +35,7 @@ def load(out: Path) -> list[dict]:
         info = json.loads((folder / "suite.json").read_text())
         timing = json.loads((folder / "timing.json").read_text())
         found.append({"name": info["name"], "folder": folder, "spec": SuiteSpec.model_validate(info["spec"]),
-                      "scale": info["scale"],
+                      "scale": info["scale"], "soundbank": info.get("soundbank", "the built-in bank"),
                       "seeds": info["seeds"], "datasets": info.get("datasets", {}),
                       "cells": json.loads((folder / "cells.json").read_text()),
                       "timing": timing})
@@ -215,8 +215,9 @@ def suite_md(s: dict, figures: dict[str, str]) -> tuple[str, list[dict]]:
     total, cpu = sum(r["wall_s"] for r in runs), sum(r.get("cpu_s", 0.0) for r in runs)
     cut = sum(not r.get("finished", True) for r in runs)
     resumed = f", {cut} of them interrupted and resumed from the cache" if cut else ""
-    parts = [f"## {s['name']}: {spec.title}", f"Paper: {spec.paper}." + (f" {spec.description}" if spec.description
-                                                                          else ""),
+    description = spec.description.replace("{bank}", s.get("soundbank", "the built-in bank"))
+    parts = [f"## {s['name']}: {spec.title}", f"Paper: {spec.paper}." + (f" {description}" if description else "")
+             + f" Soundbank: {s.get('soundbank', 'the built-in bank')}.",
              f"**Wall time: {total:.1f} s** over {len(runs)} run(s){resumed}; CPU time {cpu:.0f} s. Last run: "
              f"{runs[-1]['wall_s']:.1f} s, {runs[-1]['jobs_run']} models trained, {runs[-1]['jobs_cached']} cached, "
              f"{runs[-1].get('jobs_blocked', 0)} could not run. Scale: {s['scale']}, seeds: {len(s['seeds'])}, executor: "

@@ -162,6 +162,33 @@ class Plan:
     cells: list[dict] = field(default_factory=list)
 
 
+def bank_words(soundbank: str | None, scale: str) -> str:
+    """How the report names the soundbank of a run (suite descriptions say ``{bank}``)."""
+    if soundbank is None:
+        return f"the {GEN_SCALE[scale]} built-in bank"
+    from sedkit.synth.soundbank.index import load_soundbank
+
+    try:
+        n = len(load_soundbank(soundbank).labels)
+    except SedkitError:
+        n = None
+    return f"the soundbank `{soundbank}`" + (f" ({n} classes)" if n is not None else "")
+
+
+def dataset_classes(datasets: dict[str, Dataset], ref: str) -> list[str]:
+    """The classes of a suite dataset reference (``waa/segments/10s``), or [] when the dataset could not be made."""
+    from sedkit.synth.contract import classes_path, read_classes
+
+    name, sub = data_ref(ref)
+    ds = datasets.get(name)
+    if ds is None or ds.error:
+        return []
+    try:
+        return list(read_classes(classes_path(ds.data_dir(sub))))
+    except (SedkitError, OSError):
+        return []
+
+
 def model_code(model: str) -> str:
     """The code fingerprint of a model's cells: its builder module and the training API, transitively."""
     from sedkit.baselines.registry import MODELS
@@ -342,6 +369,7 @@ def run_suite(name: str, suite: SuiteSpec, out: Path, cache: Cache, scale: str, 
         datasets[ds_name] = resolve_dataset(ds_name, entry, scale, cache, soundbank, reuse_stale)
     needed = {data_ref(t.cell_fields(r, c)[k])[0] for t in suite.tables for r in t.rows for c in t.columns
               for k in ("train", "test")}
+    needed |= {data_ref(t.defaults.test or t.defaults.train)[0] for t in suite.tables if t.class_rows}
     for ds_name in sorted(needed):
         ds = datasets[ds_name]
         state = ("cached" if ds.generator is None or Cache.is_done(ds.dir, ds.check) else
@@ -350,8 +378,9 @@ def run_suite(name: str, suite: SuiteSpec, out: Path, cache: Cache, scale: str, 
         build_dataset(datasets[ds_name], workers)
         if datasets[ds_name].error:
             echo(f"[{name}] dataset {ds_name}: {datasets[ds_name].error}")
+    suite = suite.with_classes(lambda ref: dataset_classes(datasets, ref))  # class rows from the data
     atomic_write_json(folder / "suite.json", {
-        "name": name, "spec": resolved(suite), "scale": scale, "seeds": seeds,
+        "name": name, "spec": resolved(suite), "scale": scale, "seeds": seeds, "soundbank": bank_words(soundbank, scale),
         "datasets": {n: {"dir": str(d.dir), "generator": d.generator, "scale": d.gen_scale if d.generator else None,
                          "sha256": spec_hash(d.key), "error": d.error} for n, d in datasets.items() if n in needed}})
     plan = plan_suite(name, suite, scale, seeds, cache, device, threads, datasets, reuse_stale)

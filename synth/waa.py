@@ -266,7 +266,14 @@ def write_metadata(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes: list[s
                               wk.sort_values("filename").to_csv(sep="\t", index=False, float_format="%.4f"))
 
 
-SHORT_CLASSES = {"Alarm_bell_ringing", "Cat", "Dishes", "Dog", "Speech"}
+SHORT_EVENT_S = 2.5  # a class whose median event is shorter than this is a "short" class on the card
+
+
+def short_classes(rows: pd.DataFrame, classes) -> set[str]:
+    """The classes of this dataset whose median event duration is under :data:`SHORT_EVENT_S` (from the data,
+    whatever the bank: on the built-in bank, Alarm_bell_ringing, Cat, Dishes, Dog and Speech, as in DESED)."""
+    dur = (rows.offset - rows.onset).groupby(rows.label).median()
+    return {c for c in classes if c in dur.index and dur[c] < SHORT_EVENT_S}
 
 
 def write_waa_card(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes, segments, sha, seed, kind, scale,
@@ -274,9 +281,10 @@ def write_waa_card(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes, segmen
     from sedkit.synth.card import bars_png, density_png, hist_png, md_table, warnings_section, write_card
 
     dur = rows.offset - rows.onset
+    short_set = short_classes(rows, classes)
     density_png(out / "event_durations.png",
                 {c: dur[rows.label == c].values for c in classes}, "Event duration per class",
-                "event duration (s)", styles={c: ("-" if c in SHORT_CLASSES else "--") for c in classes},
+                "event duration (s)", styles={c: ("-" if c in short_set else "--") for c in classes},
                 xmax=spec.duration)
     hist_png(out / "label_weakness.png", None, "Label weakness per segment length (fraction of segment active)",
              "fraction of the segment in which the event is active", bins=20,

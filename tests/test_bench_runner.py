@@ -259,3 +259,28 @@ def test_bench_on_a_bank_that_cannot_make_its_datasets_exits_nonzero(tiny_bank, 
                                   "--out", str(tmp_path / "out"), "--workers", "1"])
     assert r.exit_code == 1, r.output
     assert "cells failed or are incomplete" in r.stderr and "generating dataset" in r.stderr
+
+
+def test_class_rows_come_from_the_data_and_the_report_names_the_bank(tmp_path):
+    per = {"train": 2, "validation": 1, "eval": 1}
+    data = make_toy_datadir(tmp_path / "d", classes=("kettle", "bird", "drill"), per_class=per, sr=8000)
+    spec = {"title": "Per class", "paper": "Nobody 2099", "seeds": 1, "description": "Made from {bank}.",
+            "datasets": {"d": {"path": str(data)}},
+            "models": {"a": TINY_MODEL, "b": {**TINY_MODEL, "config": {**TINY_MODEL["config"], "net": {"channels": [4]}}}},
+            "tables": [{"id": "ap", "title": "AP", "source": "S", "defaults": {"train": "d", "metric": "map"},
+                        "class_rows": {"metric": "per_class.{class}.ap"},
+                        "rows": [{"id": "map", "label": "MAP"}],
+                        "columns": [{"id": "a", "label": "A", "model": "a"}, {"id": "b", "label": "B", "model": "b"}]}],
+            "findings": [{"claim": "A beats B on every class", "mode": "pairwise", "better": ["{class}:a"],
+                          "worse": ["{class}:b"]}]}
+    suite = tmp_path / "pc.yaml"
+    suite.write_text(yaml.safe_dump(spec, sort_keys=False))
+    out = tmp_path / "out"
+    runner.run([str(suite)], out, workers=1, threads=1, echo=lambda s: None)
+    res = json.loads((out / "results.json").read_text())
+    rows = {c["row"] for c in res["cells"]}
+    assert rows == {"kettle", "bird", "drill", "map"}
+    assert all(c["status"] == "ok" for c in res["cells"])
+    report = (out / "report.md").read_text()
+    assert "| kettle |" in report and "Alarm_bell_ringing" not in report
+    assert res["findings"][0]["n_clips"] >= 3 and "Soundbank:" in report and "{bank}" not in report

@@ -43,9 +43,12 @@ def test_builtin_suites_validate_and_cite_the_paper(name):
         assert t.source and "Table" in t.source
         figures = [paper_number(v) for r in t.rows for v in r.paper]
         assert any(v is not None for v in figures), f"{name}/{t.id} carries no paper figure"
-    for f in spec.findings:  # every finding resolves its cells
+    made = spec.with_classes(lambda ref: ["Class_A", "class b"])  # class rows as a bank with other names makes them
+    for f in made.findings:  # every finding resolves its cells
         for ref in f.better + f.worse:
-            spec.cell(ref, f.table)
+            made.cell(ref, f.table)
+    if any(t.class_rows for t in spec.tables):
+        assert {"class-a", "class-b"} <= {r.id for t in made.tables for r in t.rows}
 
 
 def test_user_suite_errors_name_the_problem(tmp_path):

@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from sedkit import SedkitError
-from sedkit.specs import SPEC_DIR, Spec, builtin_spec_path, load_spec
+from sedkit.specs import SPEC_DIR, Spec, builtin_spec_path, load_spec, resolved
 from sedkit.synth import registry
 
 GENERATORS = tuple(registry.GENERATORS)
@@ -93,6 +93,22 @@ class Column(Labelled):
     percent: bool | None = None  # overrides the table's `percent` for this column
 
 
+CLASS = "{class}"  # in a class row's metric and in a finding's row reference: each class of the data
+
+
+class ClassRows(Spec):
+    """Rows made from the data: one per class of the table's test dataset (read when the suite runs, so any
+    soundbank's classes appear, not a paper's), placed before the table's other rows."""
+
+    metric: str  # with {class}: e.g. per_class.{class}.ap
+
+    @model_validator(mode="after")
+    def _check(self):
+        if CLASS not in self.metric:
+            raise ValueError(f"class_rows.metric {self.metric!r} must contain {CLASS}")
+        return self
+
+
 class Table(Spec):
     id: str
     title: str
@@ -100,6 +116,7 @@ class Table(Spec):
     row_header: list[str] = ["Method"]
     percent: bool = False  # our metric x100, to match a paper that reports %
     defaults: CellFields = CellFields()
+    class_rows: ClassRows | None = None
     rows: list[Row]
     columns: list[Column]
     plot: Literal["heatmap", "bars", "lines", "none"] = "none"
@@ -177,8 +194,40 @@ class SuiteSpec(Spec):
                                              f"({sorted(self.datasets)})")
         for fnd in self.findings:
             for ref in fnd.better + fnd.worse:
+                if CLASS in ref:  # one cell per class of the data: checked when the classes are known
+                    t = self.table(ref.rpartition("/")[0] or fnd.table)
+                    if t.class_rows is None:
+                        raise ValueError(f"cell {ref!r}: table {t.id} has no class_rows")
+                    continue
                 self.cell(ref, fnd.table)
         return self
+
+    def with_classes(self, classes_of) -> "SuiteSpec":
+        """This suite with its class rows made from the data: ``classes_of(dataset ref)`` gives the classes of a
+        table's test dataset; findings over ``{class}`` cells get one cell per class."""
+        data = resolved(self)
+        made = {}
+        for t in data["tables"]:
+            cr = t.pop("class_rows", None)
+            if not cr:
+                continue
+            f = {**t.get("defaults", {})}
+            classes = list(classes_of(f.get("test") or f.get("train")))
+            made[t["id"]] = classes
+            t["rows"] = [{"id": slug(c), "label": c, "metric": cr["metric"].replace(CLASS, c)} for c in classes] \
+                + t["rows"]
+        for fnd in data["findings"]:
+            for side in ("better", "worse"):
+                out = []
+                for ref in fnd[side]:
+                    if CLASS not in ref:
+                        out.append(ref)
+                        continue
+                    tid = ref.rpartition("/")[0] or fnd.get("table") or data["tables"][0]["id"]
+                    out += [ref.replace(CLASS, slug(c)) for c in made.get(tid, [])]
+                fnd[side] = out
+        data["findings"] = [f for f in data["findings"] if f["better"] and f["worse"]]  # no classes: no cells
+        return SuiteSpec.model_validate(data)
 
     def table(self, table_id: str | None) -> Table:
         if table_id is None:
