@@ -21,7 +21,8 @@ GROUPS: dict[str, tuple[str, str, dict[str, tuple[str, str]] | tuple[str, str]]]
     "soundbank": ("Index, import, make and inspect corpora of source sounds.",
                   "sedkit soundbank import folder ./my_sounds", {
                       "import": ("sedkit.synth.soundbank.commands:import_cmd",
-                                 "Index a corpus (folder, desed, esc50, urbansound8k, fsd50k) in place."),
+                                 "Index a corpus (folder, desed, esc50, urbansound8k, fsd50k, fsdkaggle2018, "
+                                 "tut-scenes) in place."),
                       "info": ("sedkit.synth.soundbank.commands:info_cmd", "Per-class table of a soundbank."),
                       "make": ("sedkit.synth.builtin.commands:make_cmd", "Make the procedural built-in bank."),
                   }),

@@ -209,3 +209,43 @@ def test_info_shows_coverage_warnings(tmp_path):
     assert "warning: class cat has no file in split(s) train, validation" in r.output
     assert "warning: split eval has no background" in r.output
     assert "warning: split train: every background is shorter than the 10 s clips" in r.output
+
+
+def test_import_fsdkaggle2018_tree(tmp_path):
+    root = tmp_path / "FSDKaggle2018"
+    recs = {"train": [], "test": []}
+    for i in range(18):
+        part = "test" if i % 6 == 5 else "train"
+        fn = f"{i:08x}.wav"
+        write(root / f"FSDKaggle2018.audio_{part}" / fn, tone(44100, 0.5, 200 + 25 * i), 44100)
+        recs[part].append({"fname": fn, "label": ["Bark", "Cello", "Knock"][i % 3], "manually_verified": i % 2,
+                           "freesound_id": 1000 + (i if i != 4 else 5), "license": "CC0"})  # clip 4 shares 5's source
+    (root / "FSDKaggle2018.meta").mkdir()
+    pd.DataFrame(recs["train"]).to_csv(root / "FSDKaggle2018.meta" / "train_post_competition.csv", index=False)
+    pd.DataFrame(recs["test"]).to_csv(root / "FSDKaggle2018.meta" / "test_post_competition_scoring_clips.csv",
+                                      index=False)
+    _, n, _ = import_soundbank("fsdkaggle2018", root, small_classes="train-only")
+    df = load_soundbank(root).index
+    assert n == 18 and set(df.label) == {"Bark", "Cello", "Knock"}
+    assert set(df[df.path.str.contains("audio_test")].split) == {"eval"}
+    train = df[df.path.str.contains("audio_train")]
+    assert set(train[train.source_group != "fs1005"].split) <= {"train", "validation"}  # eval is the test set
+    assert set(train[train.source_group == "fs1005"].split) == {"eval"}  # ... and what shares a source with it
+    assert df.groupby("source_group").split.nunique().max() == 1
+
+
+def test_import_tut_scenes_as_backgrounds(tmp_path):
+    root = tmp_path / "TUT-acoustic-scenes-2017-development"
+    lines = []
+    for k, scene in enumerate(["beach", "bus", "park"]):
+        for rec in range(3):
+            for seg in range(2):
+                rel = f"audio/{scene}{rec:03d}_{seg * 10}_{seg * 10 + 10}.wav"
+                write(root / rel, tone(16000, 10.0, 40 + 10 * k + rec + 0.5 * seg), 16000)
+                lines.append(f"{rel}\t{scene}\t{scene}{rec:03d}")
+    (root / "meta.txt").write_text("\n".join(lines) + "\n")
+    import_soundbank("tut-scenes", root)
+    df = load_soundbank(root).index
+    assert (df.role == "background").all() and set(df.label) == {"beach", "bus", "park"}
+    assert df.groupby("source_group").split.nunique().max() == 1  # a recording's segments stay together
+    assert set(df.split) == {"train", "validation", "eval"}

@@ -21,7 +21,8 @@ def _ratios(value: str) -> tuple[float, float, float]:
 
 
 @click.command("import", help="Index a corpus in place (writes sedkit_index.csv and sedkit_rejected.csv into ROOT; "
-                              "never copies or modifies audio).\n\nKIND: folder | desed | esc50 | urbansound8k | fsd50k."
+                              "never copies or modifies audio).\n\nKIND: folder | desed | esc50 | urbansound8k | fsd50k "
+                              "| fsdkaggle2018 | tut-scenes (backgrounds)."
                               "\n\nExample: sedkit soundbank import esc50 ./ESC-50-master --ratios 0.7,0.1,0.2")
 @click.argument("kind", type=click.Choice(sorted(IMPORTERS)))
 @click.argument("root", type=click.Path(path_type=Path))

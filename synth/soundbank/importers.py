@@ -165,8 +165,53 @@ def list_fsd50k(root: Path) -> tuple[list[dict], list[dict]]:
     return rows, []
 
 
+def list_fsdkaggle2018(root: Path) -> tuple[list[dict], list[dict]]:
+    """FSDKaggle2018 (Deshmukh et al.'s 41 classes): ``FSDKaggle2018.meta/train_post_competition.csv`` (fname,
+    label, manually_verified, freesound_id) and ``test_post_competition_scoring_clips.csv``; audio in
+    ``FSDKaggle2018.audio_{train,test}/``. The test clips are the eval split; train clips are dealt to train and
+    validation. The group is the Freesound clip (``freesound_id``) the excerpt was cut from."""
+    meta = root / "FSDKaggle2018.meta"
+    rows = []
+    for part, csv, split in (("train", "train_post_competition.csv", None),
+                             ("test", "test_post_competition_scoring_clips.csv", "eval")):
+        path = meta / csv
+        if part == "test" and not path.is_file():
+            continue
+        df = _read_csv(path, "FSDKaggle2018")
+        _need(df, ["fname", "label"], path)
+        for r in df.to_dict("records"):
+            fsid = r.get("freesound_id")
+            rows.append({"path": f"FSDKaggle2018.audio_{part}/{r['fname']}", "role": "foreground", "label": r["label"],
+                         "split": split, "source_group": f"fs{fsid}" if fsid == fsid and fsid is not None
+                         else f"clip_{r['fname']}", "manually_verified": r.get("manually_verified", "")})
+    return rows, []
+
+
+def list_tut_scenes(root: Path) -> tuple[list[dict], list[dict]]:
+    """TUT / DCASE acoustic scenes (e.g. TUT Acoustic Scenes 2017 development) as backgrounds: ``meta.txt`` rows
+    ``audio/<file>.wav<TAB><scene>[<TAB><recording id>]``. The group is the recording (the 10 s segments of one
+    recording stay in one split); without an id, the file name before its first ``_``."""
+    meta = root / "meta.txt"
+    if not meta.is_file():
+        raise SedkitError(f"{root}: no meta.txt (expected a TUT / DCASE acoustic scenes development set)")
+    rows = []
+    for n, line in enumerate(meta.read_text(encoding="utf-8").splitlines(), start=1):
+        parts = line.strip().split("\t")
+        if not parts or not parts[0]:
+            continue
+        if len(parts) < 2:
+            raise SedkitError(f"{meta}:{n}: expected <file><TAB><scene>[<TAB><recording>]")
+        rec = parts[2] if len(parts) > 2 and parts[2] else Path(parts[0]).stem.split("_")[0]
+        rows.append({"path": parts[0], "role": "background", "label": parts[1], "split": None,
+                     "source_group": f"rec_{rec}"})
+    return rows, []
+
+
 IMPORTERS = {"folder": list_folder, "desed": list_desed, "esc50": list_esc50,
-             "urbansound8k": list_urbansound8k, "fsd50k": list_fsd50k}
+             "urbansound8k": list_urbansound8k, "fsd50k": list_fsd50k, "fsdkaggle2018": list_fsdkaggle2018,
+             "tut-scenes": list_tut_scenes}
+# importers whose corpus fixes the eval split: the other files are dealt to train and validation only
+FIXED_EVAL = {"fsdkaggle2018", "fsd50k", "desed"}
 
 
 # ---------------------------------------------------------------- splits by group
@@ -195,7 +240,7 @@ def assign_splits(rows: list[dict], ratios: tuple[float, float, float], seed: in
         groups.setdefault(f"{r['role']}:{r['source_group']}", []).append(r)
     for g, rs in groups.items():
         given = [r["split"] for r in rs if r["split"]]
-        if given and len(set(given)) > 1:
+        if given and (len(set(given)) > 1 or len(given) < len(rs)):  # the whole group goes where most of it is
             best = max(SPLITS, key=lambda s: (given.count(s), -SPLITS.index(s)))
             for r in rs:
                 r["split"] = best
@@ -378,7 +423,8 @@ def import_soundbank(kind: str, root: str | Path, ratios=(0.7, 0.1, 0.2), seed: 
     if not good:
         raise SedkitError(f"{root}: no usable audio found for kind {kind!r} ({len(rejected)} rejected)")
     before = {r["path"]: r for r in good}
-    small = assign_splits(good, ratios, seed, small_classes)
+    deal = (ratios[0], ratios[1], 0.0) if kind in FIXED_EVAL else ratios
+    small = assign_splits(good, deal, seed, small_classes)
     kept = {r["path"] for r in good}
     for path_, r in before.items():
         if path_ not in kept:
