@@ -37,10 +37,12 @@ GROUPS: dict[str, tuple[str, str, dict[str, tuple[str, str]] | tuple[str, str]]]
                 "make": ("sedkit.synth.rir:make_cmd", "Simulate shoebox RIRs with pyroomacoustics."),
                 "import": ("sedkit.synth.rir:import_cmd", "Index a folder of measured RIRs."),
             }),
-    "dataset": ("Check dataset folders.",
+    "dataset": ("Check dataset folders; DESED's real sets as a data dir.",
                 "sedkit dataset check ./waa_1s", {
                     "check": ("sedkit.synth.dataset:check_cmd",
                               "Verify a dataset folder against its manifest (sha256 of every file)."),
+                    "import-desed": ("sedkit.synth.desed_real:import_desed_cmd",
+                                     "Make a data dir of DESED's real sets (weak, unlabel, validation, eval)."),
                 }),
     "train": ("Train a baseline model on a dataset folder.",
               "sedkit train classifier --data waa_1s --out runs/clf", ("sedkit.baselines.commands:train_cmd", "")),
