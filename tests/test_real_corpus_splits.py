@@ -86,6 +86,9 @@ def test_group_by_choices(tmp_path):
         assert r.exit_code == 0, (how, r.output)
         assert check(load_soundbank(corpus).index), how
     r = CliRunner().invoke(root, ["soundbank", "import", "folder", str(corpus), "--group-by", "column:speaker"])
+    assert r.exit_code == 2 and "already indexed" in r.stderr and "--rehash" in r.stderr
+    r = CliRunner().invoke(root, ["soundbank", "import", "folder", str(corpus), "--group-by", "column:speaker",
+                                  "--rehash"])
     assert r.exit_code == 2 and "needs --metadata" in r.stderr
 
 

@@ -43,8 +43,13 @@ def _ratios(value: str) -> tuple[float, float, float]:
               help="Files whose RMS is below this (dBFS) are rejected as silent.")
 @click.option("--min-duration", type=click.FloatRange(min=0), default=MIN_DURATION_S, show_default=True,
               help="Files shorter than this (s) are rejected.")
+@click.option("--rehash", is_flag=True, help="Index a corpus that is already indexed again (after its files changed).")
 def import_cmd(kind, root, ratios, seed, background_labels, small_classes, group_by, metadata, silence_db,
-               min_duration):
+               min_duration, rehash):
+    from sedkit.synth.soundbank.index import INDEX_NAME
+
+    if (Path(root) / INDEX_NAME).is_file() and not rehash:
+        raise SedkitError(f"{root}: already indexed ({INDEX_NAME}); pass --rehash to index it again")
     path, n_ok, n_bad = import_soundbank(kind, root, _ratios(ratios), seed, tuple(background_labels), small_classes,
                                          group_by, metadata, min_duration, silence_db)
     click.echo(f"{path}: {n_ok} usable file(s), {n_bad} rejected")

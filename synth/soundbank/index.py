@@ -146,7 +146,7 @@ def load_soundbank(root: str | Path, check_files: bool = False) -> Soundbank:
         changed = changed_since_import(root, df)
         if changed:
             raise SedkitError(f"{root / changed[0]}: changed since the import ({len(changed)} file(s) in all); "
-                              f"index the bank again: sedkit soundbank import KIND {root}")
+                              f"index the bank again: sedkit soundbank import KIND {root} --rehash")
     rej_p = root / REJECTED_NAME
     rejected = pd.read_csv(rej_p) if rej_p.is_file() else pd.DataFrame(columns=["path", "reason"])
     return Soundbank(root=root, index=df, rejected=rejected)
