@@ -236,7 +236,7 @@ def generate(spec: WaaSpec, out: str | Path, seed: int = 0, scale: str = "paper"
     rows = pd.DataFrame([{"split": it.split, **results[it.key]["meta"]} for it in items])
     write_metadata(out, spec, rows, classes, ctx.segments)
     write_waa_card(out, spec, rows, classes, ctx.segments, job.spec_sha256, seed, kind, scale,
-                   regenerate_command(kind, scale, seed, bank))
+                   regenerate_command(kind, scale, seed, bank), short_classes(bank, classes))
     return job.finish()
 
 
@@ -269,19 +269,20 @@ def write_metadata(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes: list[s
 SHORT_EVENT_S = 2.5  # a class whose median event is shorter than this is a "short" class on the card
 
 
-def short_classes(rows: pd.DataFrame, classes) -> set[str]:
-    """The classes of this dataset whose median event duration is under :data:`SHORT_EVENT_S` (from the data,
-    whatever the bank: on the built-in bank, Alarm_bell_ringing, Cat, Dishes, Dog and Speech, as in DESED)."""
-    dur = (rows.offset - rows.onset).groupby(rows.label).median()
+def short_classes(bank: Soundbank, classes) -> set[str]:
+    """The classes whose sources in the bank last under :data:`SHORT_EVENT_S` (median): from the bank's own
+    durations, whatever the bank (on the built-in bank: Alarm_bell_ringing, Cat, Dishes, Dog and Speech, as in
+    DESED). The sources, not the dataset's events: the 200 ms set cuts every event to 0.2 s."""
+    fg = bank.foregrounds()
+    dur = fg.groupby("label").duration_s.median()
     return {c for c in classes if c in dur.index and dur[c] < SHORT_EVENT_S}
 
 
 def write_waa_card(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes, segments, sha, seed, kind, scale,
-                   regen: str):
+                   regen: str, short_set: set[str]):
     from sedkit.synth.card import bars_png, density_png, hist_png, md_table, warnings_section, write_card
 
     dur = rows.offset - rows.onset
-    short_set = short_classes(rows, classes)
     density_png(out / "event_durations.png",
                 {c: dur[rows.label == c].values for c in classes}, "Event duration per class",
                 "event duration (s)", styles={c: ("-" if c in short_set else "--") for c in classes},
