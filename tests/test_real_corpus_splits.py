@@ -123,3 +123,21 @@ def test_card_regenerates_a_dataset_from_an_imported_bank_byte_for_byte(tmp_path
     corpus.rename(tmp_path / "moved")
     with pytest.raises(SedkitError, match="not there any more"):
         data_soundbank(out)
+
+
+@pytest.mark.slow
+def test_bench_waa_runs_end_to_end_on_the_corpus(tmp_path):
+    """`sedkit bench run waa --seeds 1` on the imported corpus: every cell computed, the report names its classes'
+    bank and no DESED class."""
+    import json
+
+    corpus = make_corpus(tmp_path / "corpus")
+    assert CliRunner().invoke(root, ["soundbank", "import", "folder", str(corpus)]).exit_code == 0
+    out = tmp_path / "bench"
+    r = CliRunner().invoke(root, ["bench", "run", "waa", "--seeds", "1", "--soundbank", str(corpus), "--out",
+                                  str(out)])
+    assert r.exit_code == 0, r.output
+    cells = json.loads((out / "results.json").read_text())["cells"]
+    assert cells and all(c["status"] == "ok" for c in cells)
+    report = (out / "report.md").read_text()
+    assert str(corpus) in report and "Alarm_bell_ringing" not in report and "Dishes" not in report
