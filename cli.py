@@ -37,10 +37,12 @@ GROUPS: dict[str, tuple[str, str, dict[str, tuple[str, str]] | tuple[str, str]]]
                 "make": ("sedkit.synth.rir:make_cmd", "Simulate shoebox RIRs with pyroomacoustics."),
                 "import": ("sedkit.synth.rir:import_cmd", "Index a folder of measured RIRs."),
             }),
-    "dataset": ("Check dataset folders and show their info; DESED's real sets as a data dir.",
+    "dataset": ("Check, verify and show info of dataset folders; DESED's real sets as a data dir.",
                 "sedkit dataset check ./waa_1s", {
                     "check": ("sedkit.synth.dataset:check_cmd",
                               "Verify a dataset folder against its manifest (sha256 of every file)."),
+                    "verify": ("sedkit.synth.verify:verify_cmd",
+                               "Make clips again from their JAMS and the soundbank; name every clip that differs."),
                     "info": ("sedkit.synth.dataset_info:info_cmd",
                              "Statistics of a dataset: per split and class, polyphony, SNR, label weakness."),
                     "import-desed": ("sedkit.synth.desed_real:import_desed_cmd",
