@@ -130,9 +130,50 @@ def md_table(df: pd.DataFrame, float_fmt: str = "{:.3f}") -> str:
     return "\n".join(out)
 
 
+def sources_used(out: Path) -> set[str]:
+    """The soundbank paths (relative to the bank) that a dataset's JAMS mix from."""
+    import json
+
+    from sedkit.synth.scaper_mix import unflat
+
+    used = set()
+    for p in Path(out).rglob("*.jams"):
+        if ".sedkit" in p.relative_to(out).parts:
+            continue
+        for ann in json.loads(p.read_text()).get("annotations", []):
+            if ann.get("namespace") == "scaper":
+                for obs in ann.get("data", []):
+                    role, label, flat = obs["value"]["source_file"].split("/", 2)
+                    used.add(unflat(flat))
+    return used
+
+
+def licences_section(out: Path, bank) -> tuple[str, str]:
+    """The card section on the sources' licences, and writes ``ATTRIBUTION.md`` crediting every source used (from
+    the bank index's optional ``license`` and ``attribution`` columns)."""
+    idx = bank.index.set_index("path")
+    used = sorted(p for p in sources_used(out) if p in idx.index)
+    rows = idx.loc[used]
+    lic = rows["license"].fillna("").astype(str) if "license" in rows else pd.Series("", index=rows.index)
+    att = rows["attribution"].fillna("").astype(str) if "attribution" in rows else pd.Series("", index=rows.index)
+    lic = lic.replace("", "unknown (not in the soundbank index)")
+    counts = lic.value_counts()
+    table = pd.DataFrame({"licence": counts.index, "sources": counts.values})
+    lines = ["# Sources of this dataset and their licences", "",
+             f"{len(used)} source files of the soundbank `{bank.root.name}` are mixed into it.", ""]
+    lines += [f"- `{p}`: {lic[p]}" + (f"; {att[p]}" if att[p] else "") for p in used]
+    atomic_write_text(Path(out) / "ATTRIBUTION.md", "\n".join(lines) + "\n")
+    text = (f"{len(used)} source files of the soundbank, by licence (each one credited in `ATTRIBUTION.md`; "
+            "attribution licences such as CC-BY require it to travel with the data):\n\n" + md_table(table))
+    return "Sources and licences", text
+
+
 def write_card(out: str | os.PathLike, title: str, sections: list[tuple[str, str]], images: list[tuple[str, str]],
-               spec_sha256: str, seed: int, regenerate: str) -> Path:
-    """README.md: a title, how to regenerate it, sections (heading, markdown) and images (caption, file name)."""
+               spec_sha256: str, seed: int, regenerate: str, bank=None) -> Path:
+    """README.md: a title, how to regenerate it, sections (heading, markdown) and images (caption, file name). With
+    the soundbank (``bank``), a section on the sources' licences and ``ATTRIBUTION.md`` crediting them."""
+    if bank is not None:
+        sections = [*sections, licences_section(Path(out), bank)]
     lines = [f"# {title}", "", f"- spec sha256: `{spec_sha256}`", f"- seed: {seed}",
              f"- regenerate: `{regenerate}`", "- verify: `sedkit dataset check .`", ""]
     for head, body in sections:

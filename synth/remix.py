@@ -136,12 +136,13 @@ def generate(spec: RemixSpec, out: str | Path, seed: int = 0, scale: str = "pape
     ctx = Ctx(str(out), spec, seed, bank, str(view.root), classes)
     items = [Item(s, i) for s, n in sizes.items() for i in range(n)]
     rows = run_rows(job, make_item, ctx, items, "synth remix")
-    write_outputs(out, spec, rows, classes, job.spec_sha256, seed, scale, regenerate_command("remix", scale, seed, bank))
+    write_outputs(out, spec, rows, classes, job.spec_sha256, seed, scale, regenerate_command("remix", scale, seed, bank),
+                  bank)
     return job.finish()
 
 
 def write_outputs(out: Path, spec: RemixSpec, rows: pd.DataFrame, classes: list[str], sha: str, seed: int,
-                  scale: str, regen: str) -> None:
+                  scale: str, regen: str, bank: Soundbank | None = None) -> None:
     from sedkit.synth.audio import read
     from sedkit.synth.card import spectrogram_png, warnings_section, write_card
     from sedkit.synth.contract import write_classes
@@ -177,7 +178,7 @@ def write_outputs(out: Path, spec: RemixSpec, rows: pd.DataFrame, classes: list[
              "`metadata/<split>_strong.tsv`, durations, `classes.txt`, audio and JAMS.")
     write_card(out, "sedkit remix dataset (fixed-SNR subsets)",
                [("Contents", intro)] + sections + [warnings_section(rows)], images, sha, seed,
-               regen)
+               regen, bank)
 
 
 @click.command("remix", help="Fixed-SNR remix (Deshmukh et al. 2021, after Kong et al.): one scene background plus "

@@ -173,7 +173,7 @@ def write_outputs(out: Path, spec: SemiSpec, rows: pd.DataFrame, probes: pd.Data
     sections = [("Contents", intro), ("Domain-gap statistic", stat)] + sections + [warnings_section(rows)]
     images = [("Mean log-mel spectra of the two domains", "domain_spectra.png")] + images
     write_card(out, "sedkit semi-supervised dataset (source/target domains)", sections, images, sha, seed,
-               regenerate_command("semi", scale, seed, bank))
+               regenerate_command("semi", scale, seed, bank), bank)
     return gap
 
 

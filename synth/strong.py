@@ -108,7 +108,7 @@ def generate(spec: StrongSpec, out: str | Path, seed: int = 0, scale: str = "pap
     sections.insert(0, ("Contents", recipe_text(spec.scene, spec.sr, scale, rows)))
     sections.append(warnings_section(rows))
     write_card(out, "sedkit strong dataset (DESED-style soundscapes)", sections, images, job.spec_sha256, seed,
-               regenerate_command("strong", scale, seed, bank))
+               regenerate_command("strong", scale, seed, bank), bank)
     return job.finish()
 
 

@@ -236,7 +236,7 @@ def generate(spec: WaaSpec, out: str | Path, seed: int = 0, scale: str = "paper"
     rows = pd.DataFrame([{"split": it.split, **results[it.key]["meta"]} for it in items])
     write_metadata(out, spec, rows, classes, ctx.segments)
     write_waa_card(out, spec, rows, classes, ctx.segments, job.spec_sha256, seed, kind, scale,
-                   regenerate_command(kind, scale, seed, bank), short_classes(bank, classes))
+                   regenerate_command(kind, scale, seed, bank), short_classes(bank, classes), bank)
     return job.finish()
 
 
@@ -279,7 +279,7 @@ def short_classes(bank: Soundbank, classes) -> set[str]:
 
 
 def write_waa_card(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes, segments, sha, seed, kind, scale,
-                   regen: str, short_set: set[str]):
+                   regen: str, short_set: set[str], bank: Soundbank | None = None):
     from sedkit.synth.card import bars_png, density_png, hist_png, md_table, warnings_section, write_card
 
     dur = rows.offset - rows.onset
@@ -317,7 +317,7 @@ def write_waa_card(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes, segmen
     images = [("Event durations per class (solid: short classes, dashed: long classes)", "event_durations.png"),
               ("Label weakness per segment length", "label_weakness.png"), ("SNR", "snr.png"),
               ("Clips per class", "counts.png")]
-    write_card(out, f"sedkit {kind} dataset", sections, images, sha, seed, regen)
+    write_card(out, f"sedkit {kind} dataset", sections, images, sha, seed, regen, bank)
 
 
 # ---------------------------------------------------------------- commands

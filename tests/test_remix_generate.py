@@ -81,7 +81,8 @@ def test_remix_layout_counts_and_placement(remix_set):
             assert ((strong.offset - strong.onset) <= 2.0 + 1e-6).all()
             assert (strong.groupby("filename").event_label.nunique() == 3).all()
     assert check_dataset(out) == []
-    assert len(man["files"]) == 3 * 9 * 2 + 3 * (1 + 3 * 3) + 8 + 1  # wav+jams, metadata, card (README + 7 PNGs), spec.yaml
+    assert len(man["files"]) == 3 * 9 * 2 + 3 * (1 + 3 * 3) + 8 + 2  # wav+jams, metadata, card (README + 7 PNGs),
+    # spec.yaml, ATTRIBUTION.md
     assert man["soundbank"]["index_sha256"] and man["soundbank"]["builtin"] is False
 
 

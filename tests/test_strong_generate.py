@@ -122,3 +122,20 @@ def test_scaper_warnings_are_counted_per_clip_and_in_the_card(strong_set, bank, 
     assert "mixing the 12 clips" in section
     for kind in ("clipping", "duration", "other"):
         assert f"| {kind} |" in section
+
+
+def test_card_lists_the_licences_of_the_sources_used(tiny_bank, tmp_path):
+    idx = pd.read_csv(tiny_bank / "sedkit_index.csv")
+    idx["license"] = ["CC-BY-4.0" if i % 2 else "CC0-1.0" for i in range(len(idx))]
+    idx["attribution"] = [f"recordist {i}" for i in range(len(idx))]
+    idx.to_csv(tiny_bank / "sedkit_index.csv", index=False)
+    out = tmp_path / "s"
+    r = CliRunner().invoke(root, ["synth", "strong", "--scale", "small", "--soundbank", str(tiny_bank), "--out",
+                                  str(out), "--sr", "16000", "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    card = (out / "README.md").read_text()
+    att = (out / "ATTRIBUTION.md").read_text()
+    assert "## Sources and licences" in card and "CC-BY-4.0" in card
+    used = [line for line in att.splitlines() if line.startswith("- `")]
+    assert used and all(("CC-BY-4.0" in x or "CC0-1.0" in x) and "recordist" in x for x in used)
+    assert "ATTRIBUTION.md" in json.loads((out / "manifest.json").read_text())["files"]

@@ -121,7 +121,9 @@ def list_esc50(root: Path) -> tuple[list[dict], list[dict]]:
     df = _read_csv(meta, "ESC-50")
     _need(df, ["filename", "category", "src_file"], meta)
     rows = [{"path": f"audio/{r.filename}", "role": "foreground", "label": r.category, "split": None,
-             "source_group": f"esc50_{r.src_file}", "fold": getattr(r, "fold", "")} for r in df.itertuples()]
+             "source_group": f"esc50_{r.src_file}", "fold": getattr(r, "fold", ""),
+             "license": "CC BY-NC 3.0 (ESC-50's licence; per clip in its LICENSE file)",
+             "attribution": f"ESC-50 (Piczak 2015), Freesound clip {r.src_file}"} for r in df.itertuples()]
     return rows, []
 
 
@@ -158,10 +160,13 @@ def list_fsd50k(root: Path) -> tuple[list[dict], list[dict]]:
         for r in df.itertuples():
             split = "eval" if part == "eval" else {"train": "train", "val": "validation"}.get(
                 getattr(r, "split", "train"), "train")
-            up = info.get(str(r.fname), {}).get("uploader")
+            clip = info.get(str(r.fname), {})
+            up = clip.get("uploader")
             rows.append({"path": f"FSD50K.{part}_audio/{r.fname}.wav", "role": "foreground",
                          "label": r.labels.split(",")[0], "split": split,
-                         "source_group": f"user_{up}" if up else f"clip_{r.fname}", "labels_all": r.labels})
+                         "source_group": f"user_{up}" if up else f"clip_{r.fname}", "labels_all": r.labels,
+                         "license": clip.get("license", ""),
+                         "attribution": f"{up}, freesound.org/s/{r.fname}" if up else f"freesound.org/s/{r.fname}"})
     return rows, []
 
 
@@ -183,7 +188,9 @@ def list_fsdkaggle2018(root: Path) -> tuple[list[dict], list[dict]]:
             fsid = r.get("freesound_id")
             rows.append({"path": f"FSDKaggle2018.audio_{part}/{r['fname']}", "role": "foreground", "label": r["label"],
                          "split": split, "source_group": f"fs{fsid}" if fsid == fsid and fsid is not None
-                         else f"clip_{r['fname']}", "manually_verified": r.get("manually_verified", "")})
+                         else f"clip_{r['fname']}", "manually_verified": r.get("manually_verified", ""),
+                         "license": r.get("license", ""),
+                         "attribution": f"freesound.org/s/{int(fsid)}" if fsid == fsid and fsid is not None else ""})
     return rows, []
 
 
