@@ -91,7 +91,7 @@ def regenerate_command(kind: str, scale: str, seed: int, bank) -> str:
 
 
 def start_job(kind: str, spec, out: Path, seed: int, scale: str, soundbank, workers: int, resume: bool,
-              classes: list[str] | None = None):
+              classes: list[str] | None = None, executor: str = "local", address: str | None = None):
     """(bank, Job): the soundbank (built-in one by default) and the generator's Job, whose identity (for --resume)
     is the resolved spec, scale, bank name and classes (default: every foreground class of the bank)."""
     from sedkit.synth.soundbank.index import resolve_bank
@@ -103,7 +103,7 @@ def start_job(kind: str, spec, out: Path, seed: int, scale: str, soundbank, work
     doc = {"spec": resolved(spec), "scale": scale, "soundbank": bank.root.name, "classes": classes or bank.labels}
     import_scaper()  # once here, so that forked workers don't each pay for the import
     return bank, Job(out, kind, doc, spec_hash(doc), seed, resume=resume, workers=workers,
-                     provenance=provenance(bank))
+                     provenance=provenance(bank), executor=executor, address=address)
 
 
 def run_rows(job: Job, make, ctx, items: list, desc: str) -> pd.DataFrame:
@@ -130,6 +130,11 @@ def generator_options(name: str, spec_name: str | None = None, out_help: str | N
                      help=f"YAML spec (default: the built-in specs/{spec_name}.yaml)."),
         workers_option("Worker processes (default: all cores)."),
         click.option("--force", is_flag=True, help="Go on when the estimated output is larger than the free space."),
+        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     help="local: a process pool on this machine; ray: one Ray task per chunk of clips (the output "
+                          "folder must be shared by the Ray nodes). The bytes are the same either way."),
+        click.option("--address", default=None,
+                     help="Ray cluster address (auto, ray://host:10001); default: a local Ray instance."),
         click.option("--resume", is_flag=True, help="Continue or verify a previous run into --out."),
     ]
 

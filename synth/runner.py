@@ -22,7 +22,7 @@ from typing import Any, Callable
 import yaml
 from tqdm.auto import tqdm
 
-from sedkit import SedkitError
+from sedkit import SedkitError, first_line
 from sedkit.synth.dataset import MANIFEST, STATE_DIR, write_manifest
 from sedkit.synth.io import atomic_write_json, atomic_write_text, leftover_temps, sha256_file
 
@@ -46,15 +46,46 @@ def _run_chunk(make: Callable, ctx: Any, items: list[Item]) -> list[tuple[str, d
     return out
 
 
+def _ray_chunks(make: Callable, ctx: Any, chunks: list[list[Item]], address: str | None, workers: int):
+    """Run the chunks as Ray tasks (at most ``workers`` at a time on a local instance), yielding their results in
+    the order they finish; every item's output depends on its key alone, so the bytes are the local executor's."""
+    try:
+        import ray
+    except ImportError:
+        raise SedkitError("--executor ray needs Ray: .venv/bin/pip install -e '.[ray]' in the sedkit checkout") from None
+    started = False
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                     **({} if address else {"num_cpus": workers}))
+        except (RuntimeError, ConnectionError, ValueError) as e:
+            raise SedkitError(f"cannot start or reach Ray (address {address or 'local'}): {first_line(e)}") from None
+        started = True
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(_run_chunk)
+        ctx_ref = ray.put(ctx)
+        refs = [task.remote(make, ctx_ref, c) for c in chunks]
+        while refs:
+            done, refs = ray.wait(refs, num_returns=1)
+            yield ray.get(done[0])
+    finally:
+        if started:
+            ray.shutdown()
+
+
 class Job:
     """One generator run into ``out``; see the module docstring."""
 
     def __init__(self, out: str | os.PathLike, kind: str, spec: dict, spec_sha256: str, seed: int,
-                 resume: bool = False, workers: int = 1, provenance: dict | None = None):
+                 resume: bool = False, workers: int = 1, provenance: dict | None = None, executor: str = "local",
+                 address: str | None = None):
         self.out = Path(out)
         self.kind, self.spec, self.spec_sha256, self.seed = kind, spec, spec_sha256, seed
         self.workers = max(1, int(workers))
         self.provenance = provenance  # the soundbank a generator mixed from (path, index sha256), for the manifest
+        if executor not in ("local", "ray"):
+            raise SedkitError(f"unknown executor {executor!r}; expected local or ray")
+        self.executor, self.address = executor, address
         self.state = self.out / STATE_DIR
         self.journal_path = self.state / "journal.jsonl"
         self.done: dict[str, dict] = {}
@@ -110,7 +141,10 @@ class Job:
                 journal.flush()
                 bar.update(len(results))
 
-            if self.workers == 1 or len(chunks) <= 1:
+            if self.executor == "ray" and chunks:
+                for res in _ray_chunks(make, ctx, chunks, self.address, self.workers):
+                    record(res)
+            elif self.workers == 1 or len(chunks) <= 1:
                 for c in chunks:
                     record(_run_chunk(make, ctx, c))
             else:

@@ -214,7 +214,8 @@ def make_item(ctx: Ctx, item: Item) -> dict:
 # ---------------------------------------------------------------- the whole set
 
 def generate(spec: WaaSpec, out: str | Path, seed: int = 0, scale: str = "paper", soundbank=None, workers: int = 1,
-             resume: bool = False, kind: str = "waa", force: bool = False) -> dict:
+             resume: bool = False, kind: str = "waa", force: bool = False, executor: str = "local",
+             address: str | None = None) -> dict:
     from sedkit.synth.generator import check_space
 
     out = Path(out)
@@ -226,7 +227,8 @@ def generate(spec: WaaSpec, out: str | Path, seed: int = 0, scale: str = "paper"
     check_space(out, sum(counts.values()), spec.duration + sum(parse_length(s) for s in spec.segments), spec.sr,
                 force=force)
     doc = {"spec": resolved(spec), "scale": scale, "soundbank": str(bank.root.name), "classes": classes}
-    job = Job(out, kind, doc, spec_hash(doc), seed, resume=resume, workers=workers, provenance=provenance(bank))
+    job = Job(out, kind, doc, spec_hash(doc), seed, resume=resume, workers=workers, provenance=provenance(bank),
+              executor=executor, address=address)
     view = ScaperView(bank, out / ".sedkit" / "view", sr=spec.sr)
     import_scaper()  # import once here, so forked workers don't each pay for it
     ctx = Ctx(str(out), spec, seed, bank, str(view.root), classes, sorted({parse_length(s) for s in spec.segments}),
@@ -340,7 +342,7 @@ def _waa_options(kind: str):
 
 
 def _run(kind, out, segment, sr, scale, seed, soundbank, spec_path, pitch_shift, workers, resume, event_duration,
-         force=False):
+         force=False, executor="local", address=None):
     from sedkit.synth.generator import default_workers
 
     segs = [s.strip() for s in segment.split(",")] if segment is not None else None
@@ -349,7 +351,7 @@ def _run(kind, out, segment, sr, scale, seed, soundbank, spec_path, pitch_shift,
     spec = load_spec(WaaSpec, spec_path or builtin_spec_path("waa"), over,
                      flags={"segments": "--segment", "sr": "--sr", "pitch_shift": "--pitch-shift"})
     out = out or Path(f"{kind}_{'_'.join(length_name(parse_length(s)) for s in spec.segments)}")
-    man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume, kind, force)
+    man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume, kind, force, executor, address)
     click.echo(f"{out}: {len(man['files'])} files, spec sha256 {man['spec_sha256'][:12]}")
 
 
