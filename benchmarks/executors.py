@@ -22,7 +22,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Iterator
 
-from sedkit import SedkitError, first_line
+from sedkit import SedkitError
 from sedkit.benchmarks.cache import Cache
 from sedkit.synth.io import atomic_write_json
 
@@ -117,19 +117,9 @@ def run_ray(jobs: list[dict], address: str | None, device: str) -> Iterator[tupl
     """Yield ``(job, result)`` as Ray tasks finish. ``address``: a cluster (``auto``, ``ray://host:port``), or None
     to start a local Ray instance on this machine (Ray's local mode). Each task asks for one GPU when ``device`` is
     cuda (an error if the cluster has none), or is auto and the cluster has GPUs."""
-    try:
-        import ray
-    except ImportError:
-        raise SedkitError("--executor ray needs Ray: pip install -e '.[ray]' in the sedkit checkout") from None
-    started = False
-    if not ray.is_initialized():
-        try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        except (RuntimeError, ConnectionError, ValueError) as e:
-            raise SedkitError(f"cannot start or reach Ray (address {address or 'local'}): "
-                              f"{first_line(e)}") from None
-        started = True
-    try:
+    from sedkit.synth.ray_session import ray_session
+
+    with ray_session(address) as ray:
         has_gpu = ray.cluster_resources().get("GPU", 0) >= 1
         gpu = 1 if device in ("cuda", "auto") and has_gpu else 0
         if device == "cuda" and not gpu:
@@ -144,9 +134,6 @@ def run_ray(jobs: list[dict], address: str | None, device: str) -> Iterator[tupl
             except Exception as e:  # the task's worker died
                 res = {"id": job["id"], "error": f"ray task failed: {type(e).__name__}: {str(e)[:300]}"}
             yield job, res
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def execute(jobs: list[dict], executor: str, workers: int, address: str | None = None,

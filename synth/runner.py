@@ -22,7 +22,7 @@ from typing import Any, Callable
 import yaml
 from tqdm.auto import tqdm
 
-from sedkit import SedkitError, first_line
+from sedkit import SedkitError
 from sedkit.synth.dataset import MANIFEST, STATE_DIR, write_manifest
 from sedkit.synth.io import atomic_write_json, atomic_write_text, leftover_temps, sha256_file
 
@@ -49,28 +49,15 @@ def _run_chunk(make: Callable, ctx: Any, items: list[Item]) -> list[tuple[str, d
 def _ray_chunks(make: Callable, ctx: Any, chunks: list[list[Item]], address: str | None, workers: int):
     """Run the chunks as Ray tasks (at most ``workers`` at a time on a local instance), yielding their results in
     the order they finish; every item's output depends on its key alone, so the bytes are the local executor's."""
-    try:
-        import ray
-    except ImportError:
-        raise SedkitError("--executor ray needs Ray: .venv/bin/pip install -e '.[ray]' in the sedkit checkout") from None
-    started = False
-    if not ray.is_initialized():
-        try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                     **({} if address else {"num_cpus": workers}))
-        except (RuntimeError, ConnectionError, ValueError) as e:
-            raise SedkitError(f"cannot start or reach Ray (address {address or 'local'}): {first_line(e)}") from None
-        started = True
-    try:
+    from sedkit.synth.ray_session import ray_session
+
+    with ray_session(address, workers) as ray:
         task = ray.remote(num_cpus=1, max_retries=0)(_run_chunk)
         ctx_ref = ray.put(ctx)
         refs = [task.remote(make, ctx_ref, c) for c in chunks]
         while refs:
             done, refs = ray.wait(refs, num_returns=1)
             yield ray.get(done[0])
-    finally:
-        if started:
-            ray.shutdown()
 
 
 class Job:
