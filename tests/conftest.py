@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,8 @@ import pytest
 import soundfile as sf
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# the sedkit cache (built-in banks, feature cache) of this test session: never the user's
+os.environ["SEDKIT_CACHE"] = tempfile.mkdtemp(prefix="sedkit-test-cache-")
 
 
 def tone(sr: int, dur: float, freq: float, channels: int = 1, seed: int = 0) -> np.ndarray:

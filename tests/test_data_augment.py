@@ -12,7 +12,9 @@ from helpers import TINY_SED as TINY, make_semi
 
 from sedkit import SedkitError
 from sedkit.baselines.data.augment import AugmentSpec, FeatureAugment, data_soundbank
+from sedkit.baselines.data.features import batch_features
 from sedkit.baselines.data.sed import SEDData, SEDDataSpec
+from sedkit.baselines.models.frontends import FrontendSpec, build_frontend
 from sedkit.cli import root
 
 CLASSES = ("a", "b", "c")
@@ -24,10 +26,13 @@ def semi_and_bank(tmp_path_factory):
     return make_semi(base / "data"), make_tiny_bank(base / "bank", sr=8000, classes=CLASSES)
 
 
-def _data(data: Path, bank: Path, **aug) -> SEDData:
+FRONTEND = FrontendSpec(sr=8000, n_fft=256, hop_length=64, n_mels=32, compression="log", norm="minmax")
+
+
+def _data(data: Path, bank: Path, cache: bool = False, **aug) -> SEDData:
     spec = SEDDataSpec(batch={"synthetic": 2, "weak": 2, "unlabel": 2}, clip_seconds=2.0,
-                       augment={"soundbank": str(bank), **aug})
-    return SEDData(data, spec, 8000, 64, 4, seed=3)
+                       augment={"soundbank": str(bank), **aug}, feature_cache={"enabled": cache})
+    return SEDData(data, spec, FRONTEND, 4, seed=3)
 
 
 def test_strong_role_is_mixed_anew_each_epoch_and_reproducibly(semi_and_bank):
@@ -57,6 +62,31 @@ def test_weak_and_unlabelled_clips_get_extra_backgrounds(semi_and_bank):
         assert not torch.equal(p1[i]["audio"], ref["audio"])
         assert torch.equal(p1[i]["target"], ref["target"])  # labels untouched
     assert torch.equal(plain.parts["synthetic"][0]["audio"], p1.parts["synthetic"][0]["audio"])
+
+
+def test_the_feature_cache_serves_only_the_clips_online_augmentation_leaves_alone(semi_and_bank):
+    """With the cache on, weak / unlabelled clips come as cached stages unless they get an extra background (then
+    as the same audio as without the cache); the strong role's mixtures always come as audio; a training batch
+    mixes both, and its features equal those of the same batch made from audio."""
+    data, bank = semi_and_bank
+    fe = build_frontend(FRONTEND)
+    for p in (0.0, 1.0):
+        plain = _data(data, bank, dynamic={"extra_background": {"p": p}}).train_loader()
+        cached = _data(data, bank, cache=True, dynamic={"extra_background": {"p": p}}).train_loader()
+        i = cached.dataset.offsets["weak"]
+        item = cached.dataset[i]
+        assert ("audio" in item) == (p == 1.0) and ("stage" in item) == (p == 0.0)
+        if p == 1.0:
+            assert torch.equal(item["audio"], plain.dataset[i]["audio"])
+        a, b = next(iter(plain)), next(iter(cached))
+        if p == 0.0:
+            assert b["cached"].tolist() == [False] * 2 + [True] * 4  # mixtures as audio, the rest from the cache
+        else:
+            assert "stage" not in b  # every clip got a background: all audio
+        assert a["filename"][2:] == b["filename"][2:]
+        for key in ("target", "frame_target", "strong", "weak", "domain", "role"):
+            assert torch.equal(a[key], b[key]), key
+        assert torch.equal(batch_features(fe, a), batch_features(fe, b))
 
 
 def test_feature_augmentation_depends_on_step_only_and_can_be_off():

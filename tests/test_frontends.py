@@ -9,7 +9,8 @@ import scipy.signal
 import torch
 
 from sedkit import SedkitError
-from sedkit.baselines.models.frontends import FrontendSpec, build_frontend, librosa_logmel, smooth, smoothing_coef
+from sedkit.baselines.models.frontends import (FrontendSpec, build_frontend, librosa_logmel, mel_filters, smooth,
+                                              smoothing_coef)
 
 
 def noise(n: int, seed: int = 0) -> np.ndarray:
@@ -18,12 +19,37 @@ def noise(n: int, seed: int = 0) -> np.ndarray:
 
 @pytest.mark.parametrize("preset", ["turpault", "deshmukh"])
 def test_logmel_matches_librosa(preset):
-    spec = FrontendSpec(extends=f"frontends/{preset}", norm="none")
+    spec = FrontendSpec(extends=f"frontends/{preset}", norm="none", stage_dtype="float32")
     y = noise(spec.sr)
     ours = build_frontend(spec)(torch.from_numpy(y)[None])[0, 0].numpy()
     ref = librosa_logmel(y, spec)
     assert ours.shape == ref.shape
     assert np.abs(ours - ref).max() < 1e-3  # dB, float32 vs float32 spectra
+    # the default stage_dtype rounds the stage (here the log-mel) to float16: at most half a float16 step off
+    half = build_frontend(FrontendSpec(extends=f"frontends/{preset}", norm="none"))(torch.from_numpy(y)[None])
+    err = np.abs(half[0, 0].numpy() - ours)
+    assert 0 < err.max() and np.all(err <= np.abs(ours) * 2.0 ** -11 + 1e-6)
+
+
+@pytest.mark.parametrize("sr,n_fft,n_mels,fmin,fmax", [(16000, 2048, 128, 0, None), (16000, 512, 64, 125, 7500),
+                                                       (44100, 4096, 128, 0, None), (32000, 2048, 64, 0, None)])
+def test_mel_filters_equal_librosa(sr, n_fft, n_mels, fmin, fmax):
+    ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    assert np.array_equal(mel_filters(sr, n_fft, n_mels, fmin, fmax), ref)
+
+
+@pytest.mark.parametrize("preset", ["turpault", "kumar", "pcen1", "pcen_trainable", "ppcen_logmel", "ppcen_mel"])
+def test_forward_is_finish_of_stage(preset):
+    """What the feature cache relies on: features from a stored stage equal features from the audio, and a clip's
+    stage does not depend on the batch it is computed in."""
+    fe = build_frontend(FrontendSpec(extends=f"frontends/{preset}"))
+    x = torch.from_numpy(np.stack([noise(fe.spec.sr, seed) for seed in range(3)]))
+    st = fe.stage(x)
+    assert st.shape[:2] == (3, fe.n_scales) and st.shape[2] == fe.n_frames(x.shape[1])
+    assert torch.equal(st, st.half().float())  # float16 values
+    assert torch.equal(fe(x), fe(st.half()))
+    assert torch.equal(torch.cat([fe.stage(x[k:k + 1]) for k in range(3)]), st)
+    assert fe.whole_stage == (preset in ("turpault", "kumar", "pcen1"))
 
 
 def test_paper_configurations():
@@ -59,7 +85,7 @@ def test_smoother_is_exactly_a_first_order_iir():
 
 def test_fixed_pcen_matches_librosa():
     spec = FrontendSpec(sr=16000, n_fft=512, win_length=400, hop_length=160, n_mels=40, compression="pcen",
-                        pcen={"alpha": 0.8, "time_constant": 0.06}, norm="none")
+                        pcen={"alpha": 0.8, "time_constant": 0.06}, norm="none", stage_dtype="float32")
     y = noise(16000, 3)
     ours = build_frontend(spec)(torch.from_numpy(y)[None])[0, 0].numpy().T
     mel = librosa.feature.melspectrogram(y=y, sr=16000, n_fft=512, win_length=400, hop_length=160, n_mels=40,
@@ -93,7 +119,7 @@ def test_fixed_pcen_has_no_parameters():
 
 def test_multiscale_and_normalisation():
     spec = FrontendSpec(sr=8000, n_fft=1024, scales=[256, 128, 512], hop_length=64, n_mels=24, compression="log",
-                        norm="zscore")
+                        norm="zscore", stage_dtype="float32")
     fe = build_frontend(spec)
     waves = [torch.from_numpy(noise(8000, s))[None] * (s + 1) for s in range(3)]
     fe.fit_stats(waves)
@@ -103,7 +129,7 @@ def test_multiscale_and_normalisation():
     assert feats.mean(dim=(0, 2)).abs().max() < 1e-4
     assert (feats.std(dim=(0, 2), unbiased=False) - 1).abs().max() < 1e-3
     for k, n_fft in enumerate(spec.scales):  # each channel is the log-mel at that FFT size
-        raw = fe.features(waves[0])[0, k].numpy()
+        raw = fe.unnormalised(waves[0])[0, k].numpy()
         np.testing.assert_allclose(raw, librosa_logmel(waves[0][0].numpy(), spec, n_fft), atol=1e-3)
     mm = build_frontend(FrontendSpec(sr=8000, n_fft=256, hop_length=64, n_mels=24, compression="log", norm="minmax"))(waves[1])
     assert float(mm.min()) == 0.0 and abs(float(mm.max()) - 1.0) < 1e-6

@@ -41,6 +41,10 @@ def builtin_specs() -> list[tuple[str, type[Spec]]]:
             out.append((name, module.SPEC))
         elif folder == "bench":
             out.append((name, SuiteSpec))
+        elif name == "feature_cache":
+            from sedkit.baselines.data.features import FeatureCacheSpec
+
+            out.append((name, FeatureCacheSpec))
         else:
             out.append((name, gens[name]))
     return out

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 
 from sedkit import SedkitError
+from sedkit.baselines.data.features import FeatureCacheSpec, default_feature_cache
 from sedkit.specs import Spec
 from sedkit.synth import contract
 
@@ -25,8 +27,10 @@ class DataSpec(Spec):
     eval_splits: list[str]  # scored after training when they exist
     clip_seconds: float | None  # pad/crop every clip to this; None keeps each file's length
     batch_size: int
+    eval_batch_size: int = 64  # prediction (validation each epoch, evaluation)
     num_workers: int = 0
-    cache_seconds: float = 7200.0  # decoded audio kept in memory up to this many seconds per dataset
+    cache_seconds: float = 7200.0  # decoded audio kept in memory up to this many seconds per dataset (no feature cache)
+    feature_cache: FeatureCacheSpec = Field(default_factory=default_feature_cache)
 
 
 @dataclass

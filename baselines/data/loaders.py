@@ -2,6 +2,8 @@
 
 - :class:`ClipDataset`: audio at a given sample rate, fixed length (pad/crop) or the file's own length; items are
   dicts ``{"audio", "target", "index", "filename"}``; :func:`collate` pads variable lengths and adds ``"n_samples"``.
+  With a :class:`~sedkit.baselines.data.features.FeatureSet` (the feature cache) items carry ``"stage"`` instead of
+  ``"audio"``, and whole batches are gathered from it at once (``__getitems__``, which the DataLoader calls).
 - :class:`TripletSampler`, :class:`EpisodeSampler`: batch samplers for metric learning; :func:`make_loader`.
 - :class:`SplitLoaders`: the loaders of a tagging model's splits.
 Random draws use ``torch.Generator`` objects exposed as ``.generator`` (the trainer checkpoints their states).
@@ -15,16 +17,17 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sedkit import SedkitError
-from sedkit.synth import audio as audio_io
+from sedkit.baselines.data.features import FeatureSet, split_features
 from sedkit.baselines.data.folder import DataDir, DataSpec, SplitTable
+from sedkit.baselines.models.frontends import FrontendSpec
 
 
 class ClipDataset(Dataset):
     """Clips of one split as ``{"audio": (n,), "target": (C,), "index": i, "filename": str}``."""
 
     def __init__(self, table: SplitTable, classes: list[str], sr: int, clip_seconds: float | None = None,
-                 cache_seconds: float = 0.0):
-        self.table, self.classes, self.sr = table, classes, sr
+                 cache_seconds: float = 0.0, features: FeatureSet | None = None):
+        self.table, self.classes, self.sr, self.features = table, classes, sr, features
         self.n_samples = None if clip_seconds is None else int(round(clip_seconds * sr))
         self.targets = torch.from_numpy(table.targets(classes))
         self.cache_seconds = cache_seconds
@@ -35,6 +38,8 @@ class ClipDataset(Dataset):
         return len(self.table.filenames)
 
     def load(self, i: int) -> np.ndarray:
+        from sedkit.synth import audio as audio_io
+
         if i in self._cache:
             return self._cache[i]
         x, _ = audio_io.read(self.table.audio_path(self.table.filenames[i]), sr=self.sr)
@@ -45,8 +50,22 @@ class ClipDataset(Dataset):
         return x
 
     def __getitem__(self, i: int) -> dict:
+        if self.features is not None:
+            return {**self.features.item(i), "target": self.targets[i], "index": i,
+                    "filename": self.table.filenames[i]}
+        return self.audio_item(i)
+
+    def audio_item(self, i: int) -> dict:
+        """Item ``i`` with its audio, cache or not (online augmentation needs the waveform)."""
         return {"audio": torch.from_numpy(self.load(i)), "target": self.targets[i], "index": i,
                 "filename": self.table.filenames[i]}
+
+    def __getitems__(self, idx: list[int]):
+        """A whole batch gathered from the feature cache (a dict :func:`collate` passes on), else the items."""
+        if self.features is None:
+            return [self[i] for i in idx]
+        return {**self.features.batch(idx), "target": self.targets[idx], "index": torch.as_tensor(idx),
+                "filename": [self.table.filenames[i] for i in idx]}
 
 
 def fix_length(x: np.ndarray, n: int | None) -> np.ndarray:
@@ -57,8 +76,13 @@ def fix_length(x: np.ndarray, n: int | None) -> np.ndarray:
     return np.pad(x, (0, n - len(x)))
 
 
-def collate(items: list[dict]) -> dict:
-    """Stack items; audio of different lengths is zero-padded at the end, true lengths in ``n_samples``."""
+def collate(items: list[dict] | dict) -> dict:
+    """Stack items; audio of different lengths is zero-padded at the end, true lengths in ``n_samples``. A batch
+    already gathered (a dict) is returned as it is; items with cached stages go through :func:`concat_batches`."""
+    if isinstance(items, dict):
+        return items
+    if any("stage" in it for it in items):
+        return concat_batches([item_batch(it) for it in items])
     lens = [len(it["audio"]) for it in items]
     n = max(lens)
     audio = torch.zeros(len(items), n)
@@ -71,6 +95,44 @@ def collate(items: list[dict]) -> dict:
     for key in items[0]:
         if key not in out:
             out[key] = torch.stack([torch.as_tensor(it[key]) for it in items])
+    return out
+
+
+def item_batch(it: dict) -> dict:
+    """One item as a batch of one."""
+    out = {k: [v] if k in ("filename", "mix") else torch.as_tensor(v)[None] for k, v in it.items()}
+    if "n_samples" not in out:
+        out["n_samples"] = torch.tensor([len(it["audio"])])
+    return out
+
+
+def concat_batches(batches: list[dict]) -> dict:
+    """Concatenate batches row-wise, zero-padding ``stage`` and ``audio`` to the longest. Where some rows carry
+    cached stages and others audio, the result has both (zero rows where a batch had none) and ``cached`` (bool:
+    the rows whose stage is real)."""
+    sizes = [len(b["filename"]) for b in batches]
+    out: dict = {"filename": [n for b in batches for n in b["filename"]]}
+    if any("mix" in b for b in batches):
+        out["mix"] = [m for b, n in zip(batches, sizes) for m in (b.get("mix") or [None] * n)]
+    for key, tdim in (("stage", 2), ("audio", 1)):
+        have = [b[key] for b in batches if key in b]
+        if not have:
+            continue
+        shape = list(have[0].shape)
+        shape[tdim] = max(x.shape[tdim] for x in have)
+        parts = []
+        for b, n in zip(batches, sizes):
+            full = torch.zeros([n, *shape[1:]], dtype=have[0].dtype, device=have[0].device)
+            if key in b:
+                full.narrow(tdim, 0, b[key].shape[tdim]).copy_(b[key])
+            parts.append(full)
+        out[key] = torch.cat(parts)
+    if "stage" in out and "audio" in out:
+        out["cached"] = torch.cat([b["cached"].cpu() if "cached" in b else torch.full((n,), "stage" in b)
+                                   for b, n in zip(batches, sizes)])
+    for key in batches[0]:
+        if key not in out and key != "cached":
+            out[key] = torch.cat([torch.as_tensor(b[key]).cpu() for b in batches])
     return out
 
 
@@ -159,25 +221,44 @@ class EpisodeSampler(Sampler):
             yield batch
 
 
+def open_clips(dd: DataDir, split: str, data, frontend: FrontendSpec, device="cpu") -> ClipDataset:
+    """The clips of one split for a ``data:`` section (tagging or SED): from the feature cache when
+    ``data.feature_cache.enabled``, else from the audio files."""
+    table = dd.table(split)
+    fc = data.feature_cache
+    feats = split_features(table, frontend, data.clip_seconds, fc, device) if fc.enabled else None
+    return ClipDataset(table, dd.classes, frontend.sr, data.clip_seconds, data.cache_seconds, feats)
+
+
+def loader_workers(dataset, asked: int) -> int:
+    """DataLoader workers: none for batches gathered from the feature cache (they come from memory, maybe a GPU)."""
+    clips = getattr(dataset, "clips", dataset)
+    return 0 if getattr(clips, "features", None) is not None else asked
+
+
 class SplitLoaders:
     """Datasets and loaders of one data dir under one :class:`DataSpec`, created on demand and reused."""
 
-    def __init__(self, data_dir: str | Path, spec: DataSpec, sr: int, seed: int = 0):
+    def __init__(self, data_dir: str | Path, spec: DataSpec, frontend: FrontendSpec, seed: int = 0, device="cpu"):
         self.dd = DataDir(data_dir)
-        self.spec, self.sr, self.seed = spec, sr, seed
+        self.spec, self.frontend, self.seed, self.device = spec, frontend, seed, device
         self.classes = self.dd.classes
         self._sets: dict[str, ClipDataset] = {}
 
     def dataset(self, split: str) -> ClipDataset:
         if split not in self._sets:
-            self._sets[split] = ClipDataset(self.dd.table(split), self.classes, self.sr, self.spec.clip_seconds,
-                                            self.spec.cache_seconds)
+            self._sets[split] = open_clips(self.dd, split, self.spec, self.frontend, self.device)
         return self._sets[split]
 
     def loader(self, split: str, shuffle: bool = False, batch_sampler: Sampler | None = None,
                batch_size: int | None = None) -> DataLoader:
-        return make_loader(self.dataset(split), batch_size or self.spec.batch_size, shuffle, self.seed,
-                           self.spec.num_workers, batch_sampler)
+        ds = self.dataset(split)
+        return make_loader(ds, batch_size or self.spec.batch_size, shuffle, self.seed,
+                           loader_workers(ds, self.spec.num_workers), batch_sampler)
+
+    def eval_loader(self, split: str) -> DataLoader:
+        """Non-shuffled loader for prediction, in batches of ``data.eval_batch_size``."""
+        return self.loader(split, batch_size=self.spec.eval_batch_size)
 
     def eval_splits(self) -> list[str]:
         """The configured evaluation splits that exist in this data dir."""

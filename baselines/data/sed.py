@@ -28,8 +28,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sedkit import SedkitError
-from sedkit.baselines.data.loaders import ClipDataset, collate, make_loader
+from sedkit.baselines.data.features import FeatureCacheSpec
+from sedkit.baselines.data.loaders import ClipDataset, collate, concat_batches, loader_workers, make_loader, open_clips
 from sedkit.baselines.data.folder import DataDir
+from sedkit.baselines.models.frontends import FrontendSpec
 from sedkit.baselines.data.augment import AugmentSpec, augment_roles
 from sedkit.specs import Spec
 from sedkit.synth.contract import frame_targets
@@ -60,6 +62,7 @@ class SEDDataSpec(Spec):
     num_workers: int
     cache_seconds: float
     augment: AugmentSpec | None  # online mixing + augmentation (sedkit.baselines.data.augment); None: off
+    feature_cache: FeatureCacheSpec  # sedkit.baselines.data.features
 
 
 def n_out_frames(n_samples: int, hop_length: int, time_pool: int) -> int:
@@ -85,20 +88,41 @@ class RoleDataset(Dataset):
         if role == "weak" and t.labels is None:
             raise SedkitError(f"{t.root}: split {t.split!r} is used as the weak split but has no labels")
 
+        self._frame_targets: torch.Tensor | None = None
+
     def __len__(self) -> int:
         return len(self.clips)
 
+    def frame_targets(self) -> torch.Tensor:
+        """``(clips, T', C)`` frame targets of the role (zeros unless strong), computed once."""
+        if self._frame_targets is None:
+            c = len(self.clips.classes)
+            t = self.clips.table
+            self._frame_targets = torch.stack([
+                torch.from_numpy(frame_targets(t.events[n], self.clips.classes, self.n_frames, self.hop_out))
+                if self.strong else torch.zeros(self.n_frames, c) for n in t.filenames]) if len(t.filenames) \
+                else torch.zeros(0, self.n_frames, c)
+        return self._frame_targets
+
+    def _flags(self, it: dict, i) -> dict:
+        target = it["target"] if self.weak else torch.zeros_like(it["target"])
+        return {**it, "target": target, "frame_target": self.frame_targets()[i], "strong": self.strong,
+                "weak": self.weak, "domain": float(self.strong), "role": self.role_id}
+
     def __getitem__(self, i: int) -> dict:
-        it = self.clips[i]
-        c = len(self.clips.classes)
-        if self.strong:
-            ft = torch.from_numpy(frame_targets(self.clips.table.events[it["filename"]], self.clips.classes,
-                                                self.n_frames, self.hop_out))
-        else:
-            ft = torch.zeros(self.n_frames, c)
-        target = it["target"] if self.weak else torch.zeros(c)
-        return {**it, "target": target, "frame_target": ft, "strong": self.strong, "weak": self.weak,
-                "domain": float(self.strong), "role": self.role_id}
+        return self._flags(self.clips[i], i)
+
+    def audio_item(self, i: int) -> dict:
+        """Item ``i`` with its waveform even when the clips come from the feature cache."""
+        return self._flags(self.clips.audio_item(i), i)
+
+    def __getitems__(self, idx: list[int]):
+        got = self.clips.__getitems__(idx)
+        if isinstance(got, list):
+            return [self._flags(it, i) for it, i in zip(got, idx)]
+        n = len(idx)
+        return {**self._flags(got, idx), "strong": torch.full((n,), self.strong), "weak": torch.full((n,), self.weak),
+                "domain": torch.full((n,), float(self.strong)), "role": torch.full((n,), self.role_id)}
 
 
 class MixedDataset(Dataset):
@@ -122,11 +146,32 @@ class MixedDataset(Dataset):
             if hasattr(d, "set_epoch"):
                 d.set_epoch(epoch)
 
-    def __getitem__(self, g: int) -> dict:
+    def _locate(self, g: int) -> tuple[str, int]:
         for r in reversed([r for r in ROLES if r in self.parts]):
             if g >= self.offsets[r]:
-                return self.parts[r][g - self.offsets[r]]
+                return r, g - self.offsets[r]
         raise IndexError(g)
+
+    def __getitem__(self, g: int) -> dict:
+        r, i = self._locate(g)
+        return self.parts[r][i]
+
+    def __getitems__(self, idx: list[int]) -> dict:
+        """A batch: each run of indices of one role fetched together (gathered from the feature cache where the
+        role's clips come from it), then the runs concatenated in order."""
+        runs: list[tuple[str, list[int]]] = []
+        for g in idx:
+            r, i = self._locate(g)
+            if runs and runs[-1][0] == r:
+                runs[-1][1].append(i)
+            else:
+                runs.append((r, [i]))
+        batches = []
+        for r, local in runs:
+            part = self.parts[r]
+            got = part.__getitems__(local) if hasattr(part, "__getitems__") else [part[i] for i in local]
+            batches.append(collate(got))
+        return batches[0] if len(batches) == 1 else concat_batches(batches)
 
 
 class MixedBatchSampler(Sampler):
@@ -161,10 +206,11 @@ class MixedBatchSampler(Sampler):
 class SEDData:
     """The datasets and loaders of one data dir for SED training / evaluation."""
 
-    def __init__(self, data_dir: str | Path, spec: SEDDataSpec, sr: int, hop_length: int, time_pool: int,
-                 seed: int = 0):
+    def __init__(self, data_dir: str | Path, spec: SEDDataSpec, frontend: FrontendSpec, time_pool: int,
+                 seed: int = 0, device="cpu"):
         self.dd = DataDir(data_dir)
-        self.spec, self.sr, self.hop_length, self.time_pool, self.seed = spec, sr, hop_length, time_pool, seed
+        self.spec, self.frontend, self.time_pool, self.seed, self.device = spec, frontend, time_pool, seed, device
+        self.sr, self.hop_length = frontend.sr, frontend.hop_length
         self.classes = self.dd.classes
         self._clips: dict[str, ClipDataset] = {}
 
@@ -174,8 +220,7 @@ class SEDData:
 
     def clips(self, split: str) -> ClipDataset:
         if split not in self._clips:
-            self._clips[split] = ClipDataset(self.dd.table(split), self.classes, self.sr, self.spec.clip_seconds,
-                                             self.spec.cache_seconds)
+            self._clips[split] = open_clips(self.dd, split, self.spec, self.frontend, self.device)
         return self._clips[split]
 
     def role(self, role: str) -> RoleDataset | None:
@@ -194,12 +239,14 @@ class SEDData:
                                   self.spec.clip_seconds, self.seed, device)
         ds = MixedDataset(parts)
         sampler = MixedBatchSampler(ds, sizes, self.spec.steps_per_epoch, self.seed)
-        return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=self.spec.num_workers)
+        workers = self.spec.num_workers if any(loader_workers(p, 1) for p in parts.values()) else 0
+        return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=workers)
 
     def loader(self, split: str) -> DataLoader:
         """Non-shuffled loader of a split (prediction, validation, pseudo-labelling)."""
-        return make_loader(self.clips(split), self.spec.eval_batch_size, shuffle=False,
-                           num_workers=self.spec.num_workers)
+        ds = self.clips(split)
+        return make_loader(ds, self.spec.eval_batch_size, shuffle=False,
+                           num_workers=loader_workers(ds, self.spec.num_workers))
 
     def role_loader(self, role: str) -> DataLoader | None:
         """Non-shuffled loader of a role's dataset (items keep the role's targets and indices)."""
@@ -207,7 +254,7 @@ class SEDData:
         if ds is None:
             return None
         return DataLoader(ds, batch_size=self.spec.eval_batch_size, shuffle=False, collate_fn=collate,
-                          num_workers=self.spec.num_workers)
+                          num_workers=loader_workers(ds, self.spec.num_workers))
 
     def eval_splits(self) -> list[str]:
         have = set(self.dd.splits())

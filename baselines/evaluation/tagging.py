@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from sedkit.specs import resolved
+from sedkit.baselines.data.features import model_input
 from sedkit.baselines.evaluation import predictions
 from sedkit.baselines.registry import ModelEntry
 
@@ -103,13 +104,13 @@ def tagging_entry(spec, loaders, strategy, frontend, device, training: bool, sel
     """The ModelEntry of a tagging model whose spec has ``frontend``, ``data`` and ``train`` sections; with
     ``training`` also the z-score statistics (training split) and the train / validation loaders."""
     entry = ModelEntry(task="tagging", config=resolved(spec), classes=loaders.classes, strategy=strategy,
-                       loader=loaders.loader, evaluate=evaluate, sample_rate=spec.frontend.sr,
+                       loader=loaders.eval_loader, evaluate=evaluate, sample_rate=spec.frontend.sr,
                        epochs=spec.train.epochs, patience=spec.train.patience, amp=spec.train.amp,
                        seed=spec.train.seed, val_split=spec.data.val_split, eval_splits=loaders.eval_splits())
     if training:
         train = spec.data.train_split
-        frontend.to(device).fit_stats((b["audio"] for b in loaders.loader(train)), device)
+        frontend.to(device).fit_stats((model_input(b) for b in loaders.loader(train)), device)
         entry.train_loader = loaders.loader(train, shuffle=True)
-        entry.val_loader = loaders.loader(spec.data.val_split)
+        entry.val_loader = loaders.eval_loader(spec.data.val_split)
         entry.select_metric = select_metric
     return entry

@@ -31,6 +31,7 @@ from sedkit.baselines.evaluation import tagging
 from sedkit.baselines.evaluation.predictions import audio_id
 from sedkit.baselines.data.folder import DataSpec
 from sedkit.baselines.data.loaders import SplitLoaders
+from sedkit.baselines.data.features import model_input
 from sedkit.baselines.models.frontends import FrontendSpec, build_frontend
 from sedkit.baselines.registry import ModelEntry, validate
 from sedkit.baselines.strategies.tagging import BCEStrategy
@@ -195,7 +196,7 @@ class DeshmukhModel(nn.Module):
 
 def build(cfg: dict, data_dir: Path, device: torch.device, training: bool = True) -> ModelEntry:
     spec = validate(DeshmukhSpec, cfg, f"config of model {cfg.get('pooling', '?')}")
-    loaders = SplitLoaders(data_dir, spec.data, spec.frontend.sr, spec.train.seed)
+    loaders = SplitLoaders(data_dir, spec.data, spec.frontend, spec.train.seed, device)
     frontend = build_frontend(spec.frontend)
     model = DeshmukhModel(frontend, spec, len(loaders.classes))
     strategy = BCEStrategy(model, aux_alpha=spec.aux_alpha if spec.aux_decoder else 0.0)
@@ -223,8 +224,8 @@ def draw_figures(entry, split: str, run_dir, n: int) -> list[Path]:
     entry.strategy.eval()
     paths = []
     for batch in entry.loader(split):
-        out = model(**{k: v for k, v in to_device(batch, entry.strategy.device).items()
-                       if k in ("audio", "n_samples")})
+        b = to_device(batch, entry.strategy.device)
+        out = model(model_input(b), b.get("n_samples"))
         for k in range(len(batch["filename"])):
             if len(paths) >= n:
                 return paths

@@ -191,7 +191,7 @@ class TurpaultModel(nn.Module):
 
 def build(cfg: dict, data_dir: Path, device: torch.device, training: bool = True) -> ModelEntry:
     spec = validate(TurpaultSpec, cfg, f"config of model {cfg.get('method', '?')}")
-    loaders = SplitLoaders(data_dir, spec.data, spec.frontend.sr, spec.train.seed)
+    loaders = SplitLoaders(data_dir, spec.data, spec.frontend, spec.train.seed, device)
     n_classes = len(loaders.classes)
     frontend = build_frontend(spec.frontend)
     embed = EmbeddingCNN(spec.net, frontend.channels)

@@ -1,8 +1,8 @@
 """Front-ends: waveform -> time-frequency features, as torch modules that run on the model's device.
 
-- mel / log-mel from ``torch.stft`` and librosa's mel filters (no torchaudio); matches
-  ``librosa.feature.melspectrogram`` + ``librosa.power_to_db(ref=1, amin=1e-10, top_db=None)`` when the pad modes
-  agree (both use ``pad_mode="constant"`` here);
+- mel / log-mel from ``torch.stft`` and Slaney mel filters (:func:`mel_filters`, equal to ``librosa.filters.mel``;
+  no torchaudio, and no librosa at run time); matches ``librosa.feature.melspectrogram`` +
+  ``librosa.power_to_db(ref=1, amin=1e-10, top_db=None)`` when the pad modes agree (both ``pad_mode="constant"``);
 - multi-scale mel (Kumar & Raj): several FFT sizes with one hop, stacked as channels;
 - PCEN (Cornell et al. Table 1): fixed, trainable (alpha, delta, r learned), and parallel PCEN (several layers,
   fixed smoothers ``s = 0.015, 0.25`` whose outputs are combined with learned weights), on mel or log-mel;
@@ -11,16 +11,23 @@
 Every front-end returns ``(batch, channels, frames, mels)``. Channels are 1 for (log-)mel and PCEN, the number of
 layers for parallel PCEN, the number of FFT sizes for multi-scale mel.
 
+A front-end runs in two parts: :meth:`Frontend.stage` (waveform -> the *stage*, everything without a trainable
+part, rounded to ``stage_dtype``) and :meth:`Frontend.finish` (stage -> features: the trainable part and the
+normalisation). For log-mel, multi-scale mel and fixed PCEN the stage is the whole compressed feature; for trainable
+PCEN, parallel PCEN and uncompressed mel it is the mel power in dB. The feature cache
+(:mod:`sedkit.baselines.data.features`) stores stages, so a model trained from the cache sees exactly the values it
+would compute from the audio: ``forward(wave) == finish(stage(wave))``, and ``forward`` also takes a stage.
+
 The configuration is a :class:`FrontendSpec` (a ``frontend:`` mapping inside a model spec). It either states every
 value or starts from a paper's front end with ``extends: frontends/<name>`` (``specs/frontends/<name>.yaml``; see
 :func:`sedkit.specs.inherit`), its own keys overriding that file's.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import ClassVar, Literal
 
-import librosa
 import numpy as np
 import torch
 from pydantic import model_validator
@@ -69,6 +76,7 @@ class FrontendSpec(Spec):
     pcen_input: Literal["mel", "logmel"] = "mel"  # what PCEN / parallel PCEN is applied to
     pcen: PCENSpec | None = None  # needed by compression: pcen
     ppcen: PPCENSpec | None = None  # needed by compression: ppcen
+    stage_dtype: Literal["float16", "float32"] = "float16"  # the stage (what the feature cache stores) is rounded to this
 
     @model_validator(mode="after")
     def _check(self):
@@ -89,15 +97,42 @@ def db(x: torch.Tensor, amin: float = 1e-10) -> torch.Tensor:
     return 10.0 * torch.log10(torch.clamp(x, min=amin))
 
 
+def hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale: linear (200/3 Hz a mel) below 1 kHz, logarithmic (27 mels an octave of 6.4) above."""
+    f = np.asarray(f, dtype=np.float64)
+    lin = f / (200.0 / 3)
+    return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0), lin)
+
+
+def mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * (200.0 / 3))
+
+
+def mel_filters(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+    """Triangular filters ``(n_mels, 1 + n_fft // 2)``, float32, on Slaney's mel scale with area normalisation:
+    the filter bank ``librosa.filters.mel`` makes by default (a test checks they agree)."""
+    fmax = sr / 2 if fmax is None else fmax
+    bins = np.linspace(0, sr / 2, 1 + n_fft // 2)
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    width = np.diff(edges)
+    dist = edges[:, None] - bins[None, :]
+    w = np.zeros((n_mels, len(bins)), dtype=np.float32)
+    for k in range(n_mels):
+        w[k] = np.maximum(0, np.minimum(-dist[k] / width[k], dist[k + 2] / width[k + 1]))
+    w *= (2.0 / (edges[2:n_mels + 2] - edges[:n_mels]))[:, None]
+    return w
+
+
 class MelSpectrogram(nn.Module):
-    """Power mel spectrogram ``(B, N) -> (B, frames, mels)`` from torch.stft + librosa.filters.mel."""
+    """Power mel spectrogram ``(B, N) -> (B, frames, mels)`` from torch.stft + :func:`mel_filters`."""
 
     def __init__(self, sr: int, n_fft: int, hop_length: int, n_mels: int, win_length: int | None = None,
                  fmin: float = 0.0, fmax: float | None = None):
         super().__init__()
         self.n_fft, self.hop_length = n_fft, hop_length
         self.win_length = win_length or n_fft
-        fb = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+        fb = mel_filters(sr, n_fft, n_mels, fmin, fmax)
         self.register_buffer("fb", torch.from_numpy(fb.T.copy()), persistent=False)  # (bins, mels)
         self.register_buffer("window", torch.hann_window(self.win_length, periodic=True), persistent=False)
 
@@ -192,8 +227,14 @@ def minmax(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return (x - lo) / (hi - lo + eps)
 
 
+def undb(x: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`db` (above its floor)."""
+    return torch.pow(10.0, x / 10.0)
+
+
 class Frontend(nn.Module):
-    """The configured front-end: waveform ``(B, N)`` -> features ``(B, channels, frames, mels)``."""
+    """The configured front-end: waveform ``(B, N)`` -> features ``(B, channels, frames, mels)``, in two parts
+    (module docstring): :meth:`stage` then :meth:`finish`."""
 
     def __init__(self, spec: FrontendSpec):
         super().__init__()
@@ -222,35 +263,65 @@ class Frontend(nn.Module):
     def frame_hop_s(self) -> float:
         return self.spec.hop_length / self.spec.sr
 
-    def features(self, wave: torch.Tensor) -> torch.Tensor:
-        """Features before normalisation."""
-        x = torch.stack([m(wave) for m in self.mels], dim=1)  # (B, S, T, F) power mel
-        comp = self.spec.compression
-        if comp == "log":
-            return db(x)
-        if comp == "none":
-            return x
-        if self.spec.pcen_input == "logmel":
-            x = minmax(db(x))  # PCEN needs non-negative input (Cornell et al. sec. 4)
-        return self.compress(x)
+    @property
+    def whole_stage(self) -> bool:
+        """True when the stage is the whole compressed feature (log-mel, multi-scale mel, fixed PCEN); False when it
+        is the mel power in dB and :meth:`finish` compresses (trainable PCEN, parallel PCEN, no compression)."""
+        c = self.spec.compression
+        return c == "log" or (c == "pcen" and not self.spec.pcen.trainable)
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        x = self.features(wave)
+    def stage(self, wave: torch.Tensor) -> torch.Tensor:
+        """Waveforms ``(B, N)`` -> stage ``(B, scales, frames, mels)``, float32 holding ``stage_dtype`` values.
+        Always computed in float32 (outside any autocast); each clip's frames do not depend on the rest of the batch
+        (zero padding at the end changes no frame before ``1 + n // hop_length``)."""
+        ctx = torch.autocast(wave.device.type, enabled=False) if torch.is_autocast_enabled(wave.device.type) \
+            else contextlib.nullcontext()
+        with ctx:
+            x = torch.stack([m(wave.float()) for m in self.mels], dim=1)  # (B, S, T, F) power mel
+            if self.whole_stage and self.spec.compression == "pcen":
+                x = self.compress(self._pcen_input(x))
+            else:
+                x = db(x)
+        return x.to(getattr(torch, self.spec.stage_dtype)).float()
+
+    def _pcen_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What PCEN is applied to: the mel power, or the min-max scaled log-mel (Cornell et al. sec. 4: PCEN needs
+        non-negative input)."""
+        return minmax(db(x)) if self.spec.pcen_input == "logmel" else x
+
+    def unnormalised(self, x: torch.Tensor) -> torch.Tensor:
+        """Features before normalisation, from waveforms ``(B, N)`` or stages ``(B, S, T, F)``."""
+        st = x.float() if x.dim() == 4 else self.stage(x)
+        if self.whole_stage:
+            return st
+        if self.spec.compression == "none":
+            return undb(st)
+        e = minmax(st) if self.spec.pcen_input == "logmel" else undb(st)
+        return self.compress(e)
+
+    def finish(self, st: torch.Tensor) -> torch.Tensor:
+        """Stage ``(B, S, T, F)`` -> normalised features."""
+        x = self.unnormalised(st)
         if self.spec.norm == "zscore":
             return (x - self.mean) / self.std
         if self.spec.norm == "minmax":
             return minmax(x)
         return x
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Features from waveforms ``(B, N)`` or from stages ``(B, S, T, F)`` (the feature cache's batches)."""
+        return self.finish(x if x.dim() == 4 else self.stage(x))
+
     @torch.no_grad()
-    def fit_stats(self, waves, device=None) -> None:
-        """Global z-score statistics per (channel, band) from an iterable of waveform batches ``(B, N)``."""
+    def fit_stats(self, inputs, device=None) -> None:
+        """Global z-score statistics per (channel, band) from an iterable of batches of waveforms ``(B, N)`` or
+        stages ``(B, S, T, F)``."""
         if self.spec.norm != "zscore":
             return
         total = sq = None
         count = 0
-        for wave in waves:
-            x = self.features(wave.to(device or self.mean.device)).double()
+        for inp in inputs:
+            x = self.unnormalised(inp.to(device or self.mean.device)).double()
             s1 = x.sum(dim=(0, 2), keepdim=True)
             s2 = x.square().sum(dim=(0, 2), keepdim=True)
             total = s1 if total is None else total + s1
@@ -271,6 +342,8 @@ def build_frontend(cfg: dict | FrontendSpec) -> Frontend:
 
 def librosa_logmel(y: np.ndarray, spec: FrontendSpec, n_fft: int | None = None) -> np.ndarray:
     """The librosa reference log-mel for one clip, ``(frames, mels)`` (used by tests and the benchmark)."""
+    import librosa
+
     n = n_fft or spec.n_fft
     m = librosa.feature.melspectrogram(y=y, sr=spec.sr, n_fft=n, hop_length=spec.hop_length,
                                        win_length=None if spec.scales else spec.win_length, n_mels=spec.n_mels,

@@ -183,7 +183,7 @@ def build(cfg: dict, data_dir: Path, device: torch.device, training: bool = True
     if spec.frontend.compression == "ppcen":
         raise SedkitError("config of model wler/slat: frontend.compression ppcen is not supported (one channel "
                           "per FFT size)")
-    loaders = SplitLoaders(data_dir, spec.data, spec.frontend.sr, spec.train.seed)
+    loaders = SplitLoaders(data_dir, spec.data, spec.frontend, spec.train.seed, device)
     frontend = build_frontend(spec.frontend)
     net = KumarNet(spec.net, spec.frontend.n_mels, len(loaders.classes), fully_conv=spec.method == "wler")
     model = KumarModel(frontend, net, spec.slat_train_hop)

@@ -34,6 +34,7 @@ from sedkit.baselines.models.frontends import FrontendSpec
 from sedkit.baselines.evaluation.postprocess import PostprocessConfig, active_to_events, merge_events, tune_hmm
 from sedkit.baselines.registry import ModelEntry
 from sedkit.baselines.data.augment import DeviceMixing, MixedRole
+from sedkit.baselines.data.features import model_input
 from sedkit.baselines.data.sed import SEDData, SEDDataSpec
 from sedkit.baselines.evaluation.sed import evaluate_scores, event_segment_f1, quiet_import, write_report
 from sedkit.baselines.strategies.sed import CRNNStrategy, StrategySpec
@@ -61,7 +62,7 @@ SPEC = SEDModelSpec  # validates specs/models/<name>.yaml for this module's mode
 def build(cfg: dict, data_dir: Path, device, training: bool = True) -> ModelEntry:
     spec = load_spec(SEDModelSpec, data=cfg)
     fe = spec.frontend
-    data = SEDData(data_dir, spec.data, fe.sr, fe.hop_length, spec.net.time_pool, spec.train.seed)
+    data = SEDData(data_dir, spec.data, fe, spec.net.time_pool, spec.train.seed, device)
     classes = data.classes
     train_loader = data.train_loader(device) if training else None
     tri = spec.strategy.kind == "tri_training"
@@ -75,7 +76,7 @@ def build(cfg: dict, data_dir: Path, device, training: bool = True) -> ModelEntr
     if isinstance(strong, MixedRole) and strong.mixer.render == "draw":
         strategy.device_mixing = DeviceMixing(strong, device)
     if training and fe.norm == "zscore":
-        strategy.nets["frontend"].fit_stats((b["audio"] for b in data.loader(spec.data.synthetic)), device)
+        strategy.nets["frontend"].fit_stats((model_input(b) for b in data.loader(spec.data.synthetic)), device)
     if tri:
         strategy.pseudo_loaders = {r: ld for r in ("weak", "unlabel") if (ld := data.role_loader(r)) is not None}
     has_val = data.dd.has_split(spec.data.val_split)

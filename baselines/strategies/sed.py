@@ -29,6 +29,7 @@ from sedkit.baselines.models.crnn import CRNN
 from sedkit.baselines.models.frontends import build_frontend
 from sedkit.baselines.models.domain import DomainClassifier, grad_reverse
 from sedkit.baselines.data.augment import FeatureAugment
+from sedkit.baselines.data.features import batch_features
 from sedkit.baselines.strategies.base import Strategy, make_optimizer
 from sedkit.baselines.trainer import TrainSpec
 from sedkit.specs import Spec
@@ -134,7 +135,7 @@ class SEDBase(Strategy):
         return mixing(batch) if mixing is not None else batch
 
     def features(self, batch: dict) -> torch.Tensor:
-        return self.nets["frontend"](batch["audio"])
+        return batch_features(self.nets["frontend"], batch)
 
     def _domain_net(self, in_dims: dict[str, int]) -> DomainClassifier:
         a = self.cfg.strategy.adversarial

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sedkit.baselines.data.features import model_input
 from sedkit.baselines.data.loaders import primary_class
 from sedkit.baselines.losses import bce
 from sedkit.baselines.strategies.base import Strategy, make_optimizer
@@ -51,7 +52,7 @@ class ModelStrategy(Strategy):
         opt.step()
 
     def predict(self, batch: dict) -> dict:
-        out = self.model(batch["audio"], batch.get("n_samples"))
+        out = self.model(model_input(batch), batch.get("n_samples"))
         return {k: out[k] for k in ("clip", "frame", "embedding") if k in out}
 
 
@@ -62,7 +63,7 @@ class BCEStrategy(ModelStrategy):
     """
 
     def train_step(self, batch: dict, step: int) -> dict:
-        out = self.model(batch["audio"], batch.get("n_samples"))
+        out = self.model(model_input(batch), batch.get("n_samples"))
         p, y = out.get("clip_per_view", out["clip"]), batch["target"]
         if p.dim() == 3:  # (B, views, C): every view (e.g. FFT scale) is a training example
             y = y[:, None, :].expand_as(p)
@@ -84,7 +85,7 @@ class SegmentStrategy(ModelStrategy):
     the clip each segment came from; every segment is trained with its clip's label."""
 
     def train_step(self, batch: dict, step: int) -> dict:
-        probs, owner = self.model.segments(batch["audio"], batch.get("n_samples"))
+        probs, owner = self.model.segments(model_input(batch), batch.get("n_samples"))
         loss = bce(probs, batch["target"][owner], eps=1e-7)
         self.step(loss)
         return {"loss": loss.item(), "segments": float(len(owner))}
@@ -108,7 +109,7 @@ class TripletStrategy(ModelStrategy):
         return F.normalize(e, dim=-1) if self.options.get("normalize", True) else e
 
     def train_step(self, batch: dict, step: int) -> dict:
-        emb = self.embed(batch["audio"], batch.get("n_samples"))
+        emb = self.embed(model_input(batch), batch.get("n_samples"))
         b = emb.shape[0] // 3
         a, p, n = emb[:b], emb[b:2 * b], emb[2 * b:3 * b]
         margin = float(self.options.get("margin", 0.5))
@@ -130,7 +131,7 @@ class TripletStrategy(ModelStrategy):
         return {"loss": loss.item(), "active": float((d_ap - d_an + margin > 0).float().mean()), "mined": mined}
 
     def predict(self, batch: dict) -> dict:
-        return {"embedding": self.embed(batch["audio"], batch.get("n_samples"))}
+        return {"embedding": self.embed(model_input(batch), batch.get("n_samples"))}
 
 
 class ProtoStrategy(ModelStrategy):
@@ -140,7 +141,7 @@ class ProtoStrategy(ModelStrategy):
 
     def train_step(self, batch: dict, step: int) -> dict:
         ms, mq = self.options["n_support"], self.options["n_query"]
-        emb = self.model(batch["audio"], batch.get("n_samples"))["embedding"]
+        emb = self.model(model_input(batch), batch.get("n_samples"))["embedding"]
         way = emb.shape[0] // (ms + mq)
         emb = emb.reshape(way, ms + mq, -1)
         protos = emb[:, :ms].mean(1)

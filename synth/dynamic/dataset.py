@@ -144,6 +144,11 @@ class ExtraBackground(CachedSources):
     def __getitem__(self, index: int) -> dict:
         it = self.clips[index]
         rng = np.random.default_rng(seed_sequence(self.seed, "extra_background", self.name, self.epoch, index))
+        if "audio" not in it:  # a stage from the feature cache: the waveform only for the clips that get a background
+            if not self.bg.bg or rng.random() >= self.spec.extra_background.p:
+                return {**it, "extra_background": None} if self.record else it
+            it = self.clips.audio_item(index)
+            rng = np.random.default_rng(seed_sequence(self.seed, "extra_background", self.name, self.epoch, index))
         x, added = add_background(np.asarray(it["audio"]), self.spec, self.bg, self.cache, rng)
         out = {**it, "audio": torch.from_numpy(np.ascontiguousarray(x))}
         if self.record:
