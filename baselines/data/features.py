@@ -38,7 +38,7 @@ from sedkit.baselines.models.frontends import Frontend, FrontendSpec, build_fron
 from sedkit.specs import Spec, spec_hash
 from sedkit.synth.io import honour_umask
 
-CACHE_FORMAT = "sedkit-features-1"
+CACHE_FORMAT = "sedkit-features-2"
 CHUNK_CLIPS = 16  # clips read and staged together while building an entry
 
 
@@ -86,20 +86,31 @@ def split_key(table, fe: Frontend, clip_seconds: float | None) -> dict:
             "code": code_fingerprint("sedkit.baselines.data.features")}
 
 
+def tail_frames(n_samples: int, fe: Frontend) -> int:
+    """Frames stored for a clip of ``n_samples``: its own ``1 + n // hop`` and the frames after them whose window
+    still reaches into the clip. In a batch padded with zeros after the clip those frames hold the clip's tail; past
+    them every frame is the stage of silence. Storing them makes batches from the cache equal to batches staged
+    from zero-padded audio, whatever the lengths of the other clips."""
+    hop, reach = fe.spec.hop_length, max(fe.spec.scales or [fe.spec.n_fft]) // 2
+    return max(1 + n_samples // hop, 1 + (n_samples + reach) // hop)
+
+
 class FeatureSet:
-    """The stages of one split's clips: clip ``k`` is ``data[offsets[k]:offsets[k + 1]]`` ``(frames, S, F)``.
+    """The stages of one split's clips: clip ``k`` is ``data[offsets[k]:offsets[k + 1]]`` ``(frames, S, F)``
+    (:func:`tail_frames` of them).
 
     ``data`` is a tensor (in memory, on any device) or a numpy memmap (read per batch). :meth:`batch` gives
-    ``{"stage": (B, S, T, F) float32, "n_samples": (B,)}``; clips shorter than the batch's longest are padded with
-    the stage of silence (frames past a clip's end are padding either way).
+    ``{"stage": (B, S, T, F) float32, "n_samples": (B,)}`` with ``T = 1 + longest // hop``, exactly what the front
+    end stages from the batch's audio zero-padded to the longest clip.
     """
 
-    def __init__(self, data, frames: np.ndarray, n_samples: np.ndarray, silence: torch.Tensor):
+    def __init__(self, data, frames: np.ndarray, n_samples: np.ndarray, silence: torch.Tensor, hop_length: int):
         self.data = data
         self.frames = np.asarray(frames, dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.frames)])
         self.n_samples = torch.as_tensor(np.asarray(n_samples, dtype=np.int64))
         self.silence = silence.float()
+        self.hop_length = hop_length
         self.fixed = int(self.frames[0]) if len(self.frames) and (self.frames == self.frames[0]).all() else None
 
     def __len__(self) -> int:
@@ -116,21 +127,26 @@ class FeatureSet:
     def to(self, device) -> FeatureSet:
         """The same stages as a tensor on ``device`` (read into memory when memory-mapped)."""
         data = self.data if torch.is_tensor(self.data) else torch.from_numpy(np.array(self.data))
-        return FeatureSet(data.to(device), self.frames, self.n_samples.numpy(), self.silence.to(device))
+        return FeatureSet(data.to(device), self.frames, self.n_samples.numpy(), self.silence.to(device),
+                          self.hop_length)
 
     def batch(self, idx) -> dict:
         idx = [int(i) for i in idx]
+        n_samples = self.n_samples[idx]
+        t = 1 + int(n_samples.max()) // self.hop_length if idx else 0
         if torch.is_tensor(self.data) and self.fixed is not None:
             n, rest = len(self.frames), self.data.shape[1:]
-            x = self.data.view(n, self.fixed, *rest)[torch.as_tensor(idx, device=self.data.device)]
+            x = self.data.view(n, self.fixed, *rest)[torch.as_tensor(idx, device=self.data.device), :t]
+            if x.shape[1] < t:
+                x = torch.cat([x, self.silence.to(x).expand(len(idx), t - x.shape[1], *self.silence.shape)], 1)
         else:
-            t = int(self.frames[idx].max()) if idx else 0
             x = self.silence.to(self.device).expand(len(idx), t, *self.silence.shape).clone()
             for row, i in enumerate(idx):
-                a, b = self.offsets[i], self.offsets[i + 1]
+                a = self.offsets[i]
+                b = min(self.offsets[i + 1], a + t)
                 part = self.data[a:b]
                 x[row, :b - a] = part if torch.is_tensor(part) else torch.from_numpy(np.asarray(part))
-        return {"stage": x.permute(0, 2, 1, 3).float(), "n_samples": self.n_samples[idx]}
+        return {"stage": x.permute(0, 2, 1, 3).float(), "n_samples": n_samples}
 
     def item(self, i: int) -> dict:
         b = self.batch([i])
@@ -182,18 +198,20 @@ def build_entry(folder: Path, table, fe: Frontend, clip_seconds: float | None, k
                               leave=False, disable=None):
                 waves = [fix_length(audio_io.read(table.audio_path(n), sr=sr)[0], n_fix)
                          for n in names[start:start + CHUNK_CLIPS]]
-                batch = torch.zeros(len(waves), max(len(w) for w in waves))
+                longest = max(len(w) for w in waves)
+                batch = torch.zeros(len(waves), longest + max(fe.spec.scales or [fe.spec.n_fft]))
                 for k, w in enumerate(waves):
                     batch[k, :len(w)] = torch.from_numpy(w)
                 st = fe.stage(batch.to(device)).permute(0, 2, 1, 3).cpu().numpy().astype(dtype)  # (B, T, S, F)
                 for k, w in enumerate(waves):
-                    t = fe.n_frames(len(w))
+                    t = tail_frames(len(w), fe)
                     out.write(np.ascontiguousarray(st[k, :t]).tobytes())
                     frames.append(t)
                     lengths.append(len(w))
             silence = fe.stage(torch.zeros(1, 8 * fe.spec.hop_length, device=device))[0, :, 0].cpu()
         index = {"key": key, "filenames": list(table.filenames), "frames": frames, "n_samples": lengths,
                  "scales": int(silence.shape[0]), "mels": int(silence.shape[1]), "dtype": fe.spec.stage_dtype,
+                 "hop_length": fe.spec.hop_length,
                  "silence": silence.tolist()}
         (tmp / "index.json").write_text(json.dumps(index), encoding="utf-8")
         try:
@@ -214,7 +232,8 @@ def open_entry(folder: Path) -> FeatureSet:
     total = int(sum(index["frames"]))
     data = np.memmap(_stage_file(folder, index["dtype"]), dtype=dtype, mode="r",
                      shape=(total, index["scales"], index["mels"])) if total else np.zeros((0, 1, 1), dtype)
-    return FeatureSet(data, index["frames"], index["n_samples"], torch.tensor(index["silence"]))
+    return FeatureSet(data, index["frames"], index["n_samples"], torch.tensor(index["silence"]),
+                      index["hop_length"])
 
 
 def split_features(table, frontend: FrontendSpec, clip_seconds: float | None, spec: FeatureCacheSpec,

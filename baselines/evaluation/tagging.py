@@ -109,7 +109,7 @@ def tagging_entry(spec, loaders, strategy, frontend, device, training: bool, sel
                        seed=spec.train.seed, val_split=spec.data.val_split, eval_splits=loaders.eval_splits())
     if training:
         train = spec.data.train_split
-        frontend.to(device).fit_stats((model_input(b) for b in loaders.loader(train)), device)
+        frontend.to(device).fit_stats(((model_input(b), b["n_samples"]) for b in loaders.loader(train)), device)
         entry.train_loader = loaders.loader(train, shuffle=True)
         entry.val_loader = loaders.eval_loader(spec.data.val_split)
         entry.select_metric = select_metric

@@ -314,19 +314,26 @@ class Frontend(nn.Module):
 
     @torch.no_grad()
     def fit_stats(self, inputs, device=None) -> None:
-        """Global z-score statistics per (channel, band) from an iterable of batches of waveforms ``(B, N)`` or
-        stages ``(B, S, T, F)``."""
+        """Global z-score statistics per (channel, band) from an iterable of batches: waveforms ``(B, N)`` or
+        stages ``(B, S, T, F)``, or pairs ``(batch, n_samples)`` whose frames past each clip's end (batch padding)
+        are left out."""
         if self.spec.norm != "zscore":
             return
         total = sq = None
         count = 0
         for inp in inputs:
+            inp, n = inp if isinstance(inp, tuple) else (inp, None)
             x = self.unnormalised(inp.to(device or self.mean.device)).double()
-            s1 = x.sum(dim=(0, 2), keepdim=True)
-            s2 = x.square().sum(dim=(0, 2), keepdim=True)
+            valid = torch.ones(x.shape[0], 1, x.shape[2], 1, dtype=x.dtype, device=x.device)
+            if n is not None:
+                frames = (1 + n.to(x.device) // self.spec.hop_length).clamp(max=x.shape[2])
+                valid = (torch.arange(x.shape[2], device=x.device)[None, :] < frames[:, None]).to(x.dtype)
+                valid = valid[:, None, :, None]
+            s1 = (x * valid).sum(dim=(0, 2), keepdim=True)
+            s2 = (x.square() * valid).sum(dim=(0, 2), keepdim=True)
             total = s1 if total is None else total + s1
             sq = s2 if sq is None else sq + s2
-            count += x.shape[0] * x.shape[2]
+            count += int(valid.sum())
         if not count:
             raise SedkitError("cannot fit z-score statistics: the training set is empty")
         mean = total / count

@@ -76,7 +76,8 @@ def build(cfg: dict, data_dir: Path, device, training: bool = True) -> ModelEntr
     if isinstance(strong, MixedRole) and strong.mixer.render == "draw":
         strategy.device_mixing = DeviceMixing(strong, device)
     if training and fe.norm == "zscore":
-        strategy.nets["frontend"].fit_stats((model_input(b) for b in data.loader(spec.data.synthetic)), device)
+        strategy.nets["frontend"].fit_stats(((model_input(b), b["n_samples"]) for b in data.loader(spec.data.synthetic)),
+                                           device)
     if tri:
         strategy.pseudo_loaders = {r: ld for r in ("weak", "unlabel") if (ld := data.role_loader(r)) is not None}
     has_val = data.dd.has_split(spec.data.val_split)
