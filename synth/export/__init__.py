@@ -10,6 +10,7 @@ into the staging folder; returns the data files it wrote and one record per clip
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 import shutil
 import time
@@ -89,6 +90,9 @@ def export_dataset(path: str | Path, fmt: str, out: str | Path, shard_size: str 
     if not re.match(r"^[\w][\w.-]*$", name):
         raise SedkitError(f"--name {name!r}: letters, digits, '.', '-' and '_' only")
     module = importlib.import_module(FORMATS[fmt])
+    missing = [m for m in getattr(module, "NEEDS", ()) if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SedkitError(f"--format {fmt} needs {', '.join(missing)}: pip install 'sedkit-weak-sed[export]'")
     module.check(src)
     record = {"sedkit_version": __version__, "format": fmt, "source": str(src.root),
               "data_dir": src.data_dir.relative_to(src.root).as_posix()}

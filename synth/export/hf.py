@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sedkit import SedkitError
 
+NEEDS = ("datasets",)  # packages the format needs (checked before anything is written)
 PARQUET_DIR = "parquet"
 SPLIT_NAME = re.compile(r"^\w+(\.\w+)*$")  # what datasets accepts as a split name
 
