@@ -65,8 +65,11 @@ def test_hf_export_of_waa_segments_loads_with_datasets(sets, tmp_path):
 
     data_dir = sets / "waa" / "segments" / "1s"
     out = tmp_path / "hf"
-    r = export(data_dir, "hf", out, "--shard-size", "50")
+    assert export(data_dir, "webdataset", out).exit_code == 0
+    (out / ".sedkit-export.killed").mkdir()  # what a killed export leaves
+    r = export(data_dir, "hf", out, "--shard-size", "50", "--force")  # replaces the earlier export, all of it
     assert r.exit_code == 0, r.output
+    assert not (out / "shards").exists()
     assert "validation passed" in r.output
     manifest = json.loads((sets / "waa" / "manifest.json").read_text())["files"]
     dd = datasets.load_from_disk(str(out))

@@ -87,14 +87,14 @@ def export_dataset(path: str | Path, fmt: str, out: str | Path, shard_size: str 
     src = read_source(path)
     check_out(out, src.root)
     name = name or src.root.name
-    if not re.match(r"^[\w][\w.-]*$", name):
+    if fmt == "zenodo" and not re.match(r"^[\w][\w.-]*$", name):
         raise SedkitError(f"--name {name!r}: letters, digits, '.', '-' and '_' only")
     module = importlib.import_module(FORMATS[fmt])
     missing = [m for m in getattr(module, "NEEDS", ()) if importlib.util.find_spec(m) is None]
     if missing:
         raise SedkitError(f"--format {fmt} needs {', '.join(missing)}: pip install 'sedkit-weak-sed[export]'")
     module.check(src)
-    record = {"sedkit_version": __version__, "format": fmt, "source": str(src.root),
+    record = {"sedkit_version": __version__, "format": fmt, "source": src.root.name,
               "data_dir": src.data_dir.relative_to(src.root).as_posix()}
     with staged(out, force, record) as stage:
         if fmt == "zenodo":

@@ -64,8 +64,8 @@ def write(src, stage: Path, shard_bytes: int | None, shard_clips: int | None, pr
         for w in writers.values():
             w.finalize()
             w.close()
-    quiet = not datasets.are_progress_bars_disabled()
-    if quiet:
+    bars_were_on = not datasets.are_progress_bars_disabled()  # datasets' own bars: ours counts the clips
+    if bars_were_on:
         datasets.disable_progress_bars()
     try:
         splits = {s: Dataset.from_file(str(work / f"{s}.arrow")) for s in src.splits}
@@ -81,7 +81,7 @@ def write(src, stage: Path, shard_bytes: int | None, shard_clips: int | None, pr
             str(stage), num_shards={s: n_shards(len(ds), sizes[s], shard_bytes, shard_clips) for s, ds in splits.items()})
         del splits
     finally:
-        if quiet:
+        if bars_were_on:
             datasets.enable_progress_bars()
         shutil.rmtree(work)
     arrow = sorted(p.relative_to(stage).as_posix() for s in src.splits for p in (stage / s).glob("*.arrow"))

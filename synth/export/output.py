@@ -22,15 +22,16 @@ STAGING_PREFIX = ".sedkit-export."
 
 
 def previous_entries(out: Path, force: bool) -> list[str]:
-    """The top-level entries of an earlier export in ``out`` that this one replaces; refuses a folder that holds
-    anything else, or an earlier export without ``force``."""
+    """The top-level entries of an earlier export in ``out`` that this one replaces (and staging folders a killed
+    export left); refuses a folder that holds anything else, or an earlier export without ``force``."""
     if not out.exists():
         return []
     if not out.is_dir():
         raise SedkitError(f"{out}: exists and is not a directory")
-    here = sorted(p.name for p in out.iterdir())
+    leftovers = sorted(p.name for p in out.iterdir() if p.name.startswith(STAGING_PREFIX))  # of a killed export
+    here = sorted(p.name for p in out.iterdir() if p.name not in leftovers)
     if not here:
-        return []
+        return leftovers
     if not force:
         raise SedkitError(f"{out}: not empty; choose an empty --out, or --force to replace an earlier export there")
     rec = out / RECORD
@@ -43,7 +44,7 @@ def previous_entries(out: Path, force: bool) -> list[str]:
     if others:
         raise SedkitError(f"{out}: holds files that are not from the earlier export ({', '.join(others[:3])}); "
                           "choose another --out")
-    return [e for e in entries if (out / e).exists() or (out / e).is_symlink()]
+    return [e for e in entries if (out / e).exists() or (out / e).is_symlink()] + leftovers
 
 
 @contextmanager
