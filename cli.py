@@ -37,7 +37,7 @@ GROUPS: dict[str, tuple[str, str, dict[str, tuple[str, str]] | tuple[str, str]]]
                 "make": ("sedkit.synth.rir:make_cmd", "Simulate shoebox RIRs with pyroomacoustics."),
                 "import": ("sedkit.synth.rir:import_cmd", "Index a folder of measured RIRs."),
             }),
-    "dataset": ("Check, verify and show info of dataset folders; DESED's real sets as a data dir.",
+    "dataset": ("Check, verify, show info of and export dataset folders; DESED's real sets as a data dir.",
                 "sedkit dataset check ./waa_1s", {
                     "check": ("sedkit.synth.dataset:check_cmd",
                               "Verify a dataset folder against its manifest (sha256 of every file)."),
@@ -45,6 +45,8 @@ GROUPS: dict[str, tuple[str, str, dict[str, tuple[str, str]] | tuple[str, str]]]
                                "Make clips again from their JAMS and the soundbank; name every clip that differs."),
                     "info": ("sedkit.synth.dataset_info:info_cmd",
                              "Statistics of a dataset: per split and class, polyphony, SNR, label weakness."),
+                    "export": ("sedkit.synth.export.commands:export_cmd",
+                               "Export for other researchers: hf, webdataset or zenodo, with Croissant metadata."),
                     "import-desed": ("sedkit.synth.desed_real:import_desed_cmd",
                                      "Make a data dir of DESED's real sets (weak, unlabel, validation, eval)."),
                 }),

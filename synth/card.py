@@ -148,6 +148,23 @@ def sources_used(out: Path) -> set[str]:
     return used
 
 
+ATTRIBUTION_FILE = "ATTRIBUTION.md"
+UNKNOWN_LICENCE = "unknown (not in the soundbank index)"
+
+
+def read_attribution(out: str | os.PathLike) -> dict[str, str]:
+    """source path -> licence, as :func:`licences_section` lists them in ``ATTRIBUTION.md`` (empty without it)."""
+    p = Path(out) / ATTRIBUTION_FILE
+    if not p.is_file():
+        return {}
+    found = {}
+    for line in p.read_text(encoding="utf-8").splitlines():
+        if line.startswith("- `") and "`: " in line:
+            path, rest = line[3:].split("`: ", 1)
+            found[path] = rest.split("; ", 1)[0]
+    return found
+
+
 def licences_section(out: Path, bank) -> tuple[str, str]:
     """The card section on the sources' licences, and writes ``ATTRIBUTION.md`` crediting every source used (from
     the bank index's optional ``license`` and ``attribution`` columns)."""
@@ -156,13 +173,13 @@ def licences_section(out: Path, bank) -> tuple[str, str]:
     rows = idx.loc[used]
     lic = rows["license"].fillna("").astype(str) if "license" in rows else pd.Series("", index=rows.index)
     att = rows["attribution"].fillna("").astype(str) if "attribution" in rows else pd.Series("", index=rows.index)
-    lic = lic.replace("", "unknown (not in the soundbank index)")
+    lic = lic.replace("", UNKNOWN_LICENCE)
     counts = lic.value_counts()
     table = pd.DataFrame({"licence": counts.index, "sources": counts.values})
     lines = ["# Sources of this dataset and their licences", "",
              f"{len(used)} source files of the soundbank `{bank.root.name}` are mixed into it.", ""]
     lines += [f"- `{p}`: {lic[p]}" + (f"; {att[p]}" if att[p] else "") for p in used]
-    atomic_write_text(Path(out) / "ATTRIBUTION.md", "\n".join(lines) + "\n")
+    atomic_write_text(Path(out) / ATTRIBUTION_FILE, "\n".join(lines) + "\n")
     text = (f"{len(used)} source files of the soundbank, by licence (each one credited in `ATTRIBUTION.md`; "
             "attribution licences such as CC-BY require it to travel with the data):\n\n" + md_table(table))
     return "Sources and licences", text
