@@ -146,7 +146,7 @@ class Trainer:
 
     def _autocast(self):
         if self.amp:
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def evaluate_metric(self) -> float:
@@ -187,10 +187,16 @@ class Trainer:
             self.strategy.train()
             sums: dict[str, float] = {}
             n = 0
+            load_s = step_s = 0.0  # waiting for the loader / in the training step (the loader must not starve it)
             bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}/{self.epochs}", leave=False, disable=None)
+            t_wait = time.perf_counter()
             for batch in bar:
+                t_got = time.perf_counter()
+                load_s += t_got - t_wait
                 with self._autocast():
                     scalars = self.strategy.train_step(to_device(batch, self.device), step)
+                t_wait = time.perf_counter()
+                step_s += t_wait - t_got
                 step += 1
                 n += 1
                 for k, v in scalars.items():
@@ -200,7 +206,8 @@ class Trainer:
             self.strategy.on_epoch_end(epoch)
             metric = self.evaluate_metric()
             row = {"epoch": epoch, **{f"train_{k}": v / max(n, 1) for k, v in sums.items()},
-                   "select_metric": metric, "time_s": time.perf_counter() - t0}
+                   "select_metric": metric, "time_s": time.perf_counter() - t0, "load_s": load_s, "step_s": step_s,
+                   "batches": n}
             state["history"].append(row)
             score = -math.inf if math.isnan(metric) else metric
             if self.select_metric is None:  # no validation: keep the latest weights

@@ -22,9 +22,7 @@ from torch.utils.data import Dataset
 
 from sedkit import SedkitError
 from sedkit.specs import Spec, load_spec
-from sedkit.synth.dynamic.dataset import DynamicMixDataset, ExtraBackground, build_pool, load_rirs
 from sedkit.synth.dynamic.features import augment_features, feature_generator
-from sedkit.synth.dynamic.sources import SourcePool
 
 
 
@@ -138,6 +136,9 @@ def augment_roles(parts: dict, aug: AugmentSpec, data_dir: Path, classes: list[s
                   seed: int, device="cpu") -> dict:
     """The training role datasets with ``aug`` applied (see the module docstring); on ``device`` the strong role
     only draws when :func:`mixes_on_device` (the strategy renders the mixtures)."""
+    from sedkit.synth.dynamic.dataset import DynamicMixDataset, ExtraBackground, build_pool, load_rirs
+    from sedkit.synth.dynamic.sources import SourcePool
+
     spec = dynamic_spec(aug, sr, clip_s)
     bank = Path(aug.soundbank) if aug.soundbank else data_soundbank(data_dir)
     out = dict(parts)
