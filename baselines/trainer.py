@@ -1,7 +1,9 @@
 """One trainer for every baseline; what differs between papers lives in a pluggable strategy
 (:class:`sedkit.baselines.strategies.base.Strategy`: networks, optimisers, one training step, prediction).
 
-:class:`Trainer` runs the epochs: tqdm progress, ``log.csv`` + TensorBoard (``tensorboard/``), atomic checkpoints
+:class:`Trainer` runs the epochs: tqdm progress, ``log.csv`` (per epoch: training losses, the selection metric,
+``time_s``, and ``load_s`` / ``step_s``: time waiting for the loader / in training steps, over ``batches``) +
+TensorBoard (``tensorboard/``), atomic checkpoints
 ``last.pt`` / ``best.pt`` (strategy state, epoch, early-stopping state, RNG states; loadable with
 ``torch.load(weights_only=True)``), ``resume=True`` continues from ``last.pt``, early stopping on
 ``select_metric(strategy, val_loader)`` (higher is better). AMP (bfloat16 autocast) only on CUDA.

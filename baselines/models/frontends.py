@@ -227,6 +227,13 @@ def minmax(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return (x - lo) / (hi - lo + eps)
 
 
+def full_precision(device_type: str):
+    """A context in which autocast (bf16 training) is off."""
+    if torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
 def undb(x: torch.Tensor) -> torch.Tensor:
     """The inverse of :func:`db` (above its floor)."""
     return torch.pow(10.0, x / 10.0)
@@ -274,9 +281,7 @@ class Frontend(nn.Module):
         """Waveforms ``(B, N)`` -> stage ``(B, scales, frames, mels)``, float32 holding ``stage_dtype`` values.
         Always computed in float32 (outside any autocast); each clip's frames do not depend on the rest of the batch
         (zero padding at the end changes no frame before ``1 + n // hop_length``)."""
-        ctx = torch.autocast(wave.device.type, enabled=False) if torch.is_autocast_enabled(wave.device.type) \
-            else contextlib.nullcontext()
-        with ctx:
+        with full_precision(wave.device.type):
             x = torch.stack([m(wave.float()) for m in self.mels], dim=1)  # (B, S, T, F) power mel
             if self.whole_stage and self.spec.compression == "pcen":
                 x = self.compress(self._pcen_input(x))
@@ -300,13 +305,15 @@ class Frontend(nn.Module):
         return self.compress(e)
 
     def finish(self, st: torch.Tensor) -> torch.Tensor:
-        """Stage ``(B, S, T, F)`` -> normalised features."""
-        x = self.unnormalised(st)
-        if self.spec.norm == "zscore":
-            return (x - self.mean) / self.std
-        if self.spec.norm == "minmax":
-            return minmax(x)
-        return x
+        """Stage ``(B, S, T, F)`` -> normalised features (float32, outside any autocast: PCEN's smoothing and the
+        statistics need the precision; the model after it may run in bfloat16)."""
+        with full_precision(st.device.type):
+            x = self.unnormalised(st)
+            if self.spec.norm == "zscore":
+                return (x - self.mean) / self.std
+            if self.spec.norm == "minmax":
+                return minmax(x)
+            return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features from waveforms ``(B, N)`` or from stages ``(B, S, T, F)`` (the feature cache's batches)."""
