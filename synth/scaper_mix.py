@@ -46,10 +46,10 @@ class ScaperView:
         self.sr = sr
         self.fg_path = self.root / "foreground"
         self.bg_path = self.root / "background"
-        idx = bank.index
-        self._convert = set() if sr is None else \
-            set(idx.path[(idx.sample_rate != sr) | (idx.channels != 1)])
-        for r in (idx.itertuples(index=False) if build else ()):
+        self._convert = frozenset() if sr is None else bank.to_convert(sr)
+        if build and self._convert:
+            import soxr  # noqa: F401  (imported once here: forked workers inherit it for the resampling)
+        for r in (bank.index.itertuples(index=False) if build else ()):
             link = safe_join(self.root, f"{r.role}/{r.label}/{_flat(r.path)}")
             link.parent.mkdir(parents=True, exist_ok=True)
             if r.path in self._convert or link.is_symlink():
