@@ -5,7 +5,9 @@ Generators collect their figures with these helpers and call :func:`write_card`.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -21,6 +23,49 @@ def figure(nrows: int = 1, ncols: int = 1, *, figsize=None, layout=None, **subpl
 
     fig = Figure(figsize=figsize, layout=layout)
     return fig, fig.subplots(nrows, ncols, **subplots)
+
+
+def warm_up() -> None:
+    """Import and run once what the PNGs need (matplotlib's figure and Agg backend, fonts, PNG writer, scipy's
+    kernel density): a fixed cost of about half a second that a generator pays while its workers mix
+    (``Job.run(meanwhile=warm_up)``) instead of after them. Nothing is written; later figures are unchanged."""
+    import io
+
+    try:
+        from scipy.stats import gaussian_kde
+
+        gaussian_kde([0.0, 1.0, 3.0])(np.linspace(0.0, 3.0, 8))
+        fig, ax = figure(figsize=(2, 2))
+        ax.hist([0.0, 1.0, 1.0], bins=2, histtype="step", label="a")
+        ax.plot([0, 1], [1, 0], "--", label="b")
+        ax.set_title("warm-up")
+        ax.legend(fontsize=7)
+        fig.savefig(io.BytesIO(), format="png", dpi=20, bbox_inches="tight", metadata={"Software": None})
+    except ImportError:  # the card reports it when it draws
+        pass
+
+
+def render_pngs(calls: list[tuple[Callable, tuple, dict]], workers: int = 1) -> None:
+    """Run the plot ``calls`` (function, args, kwargs). With ``workers`` > 1, forked children draw every
+    ``workers``-th call but one while this process draws the rest: the figures of a card are independent, and the
+    children inherit what :func:`warm_up` imported. Only a single-threaded process forks; the PNG bytes are the same
+    either way."""
+    n = min(workers, len(calls))
+    if n < 2 or threading.active_count() > 1:
+        n = 1
+    if n == 1:
+        for f, args, kw in calls:
+            f(*args, **kw)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(n - 1, mp_context=get_context("fork")) as ex:
+        futures = [ex.submit(f, *args, **kw) for i, (f, args, kw) in enumerate(calls) if i % n]
+        for f, args, kw in calls[::n]:
+            f(*args, **kw)
+        for fu in futures:
+            fu.result()
 
 
 def save_fig(fig, path: str | os.PathLike) -> Path:
