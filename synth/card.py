@@ -4,6 +4,7 @@ Generators collect their figures with these helpers and call :func:`write_card`.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -25,6 +26,20 @@ def figure(nrows: int = 1, ncols: int = 1, *, figsize=None, layout=None, **subpl
     return fig, fig.subplots(nrows, ncols, **subplots)
 
 
+@contextlib.contextmanager
+def one_blas_thread():
+    """BLAS on one thread inside the block. scipy's kernel density makes tiny BLAS calls (a triangular solve per
+    curve) that cost milliseconds each when OpenBLAS wakes its threads on a busy machine, and microseconds on one
+    thread; the numbers are the same (each point is solved on its own)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # scikit-learn's dependency; without it, BLAS keeps its threads
+        yield
+        return
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 def warm_up() -> None:
     """Import and run once what the PNGs need (matplotlib's figure and Agg backend, fonts, PNG writer, scipy's
     kernel density): a fixed cost of about half a second that a generator pays while its workers mix
@@ -34,7 +49,8 @@ def warm_up() -> None:
     try:
         from scipy.stats import gaussian_kde
 
-        gaussian_kde([0.0, 1.0, 3.0])(np.linspace(0.0, 3.0, 8))
+        with one_blas_thread():
+            gaussian_kde([0.0, 1.0, 3.0])(np.linspace(0.0, 3.0, 8))
         fig, ax = figure(figsize=(2, 2))
         ax.hist([0.0, 1.0, 1.0], bins=2, histtype="step", label="a")
         ax.plot([0, 1], [1, 0], "--", label="b")
@@ -127,11 +143,11 @@ def density_png(path, samples: dict[str, np.ndarray], title: str, xlabel: str, s
     fig, ax = figure(figsize=(7, 4))
     allv = np.concatenate([np.asarray(v, float) for v in samples.values() if len(v)]) if samples else np.zeros(1)
     grid = np.linspace(0, xmax or float(allv.max()) * 1.05 + 1e-6, 400)
-    for name, v in samples.items():
-        v = np.asarray(v, float)
-        if len(v) < 2 or np.ptp(v) == 0:
-            continue
-        ax.plot(grid, gaussian_kde(v)(grid), (styles or {}).get(name, "-"), label=name)
+    with one_blas_thread():
+        curves = {name: gaussian_kde(v)(grid) for name, v in ((n, np.asarray(v, float)) for n, v in samples.items())
+                  if len(v) >= 2 and np.ptp(v) != 0}
+    for name, y in curves.items():
+        ax.plot(grid, y, (styles or {}).get(name, "-"), label=name)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
