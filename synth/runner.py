@@ -10,6 +10,7 @@ The :class:`Job` records each finished item in ``.sedkit/journal.jsonl`` with it
 """
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -73,9 +74,9 @@ def _warm_up(meanwhile: Callable[[], None] | None) -> None:
 
 
 def chunk_size(n: int, workers: int, most: int) -> int:
-    """Items per chunk: at most ``most``, and small enough that every worker gets about 8 chunks (a short job's
+    """Items per chunk: at most ``most``, and small enough that every worker gets about 16 chunks (a short job's
     tail is not one worker finishing a long chunk alone). The chunking never changes an item's bytes."""
-    return max(1, min(most, math.ceil(n / (8 * workers))))
+    return max(1, min(most, math.ceil(n / (16 * workers))))
 
 
 def _ray_chunks(make: Callable, ctx: Any, chunks: list[list[Item]], address: str | None, workers: int):
@@ -175,7 +176,11 @@ class Job:
             else:
                 with ProcessPoolExecutor(min(self.workers, len(chunks)), mp_context=get_context("fork"),
                                          initializer=_init_worker, initargs=(make, ctx)) as ex:
-                    results = ex.map(_run_chunk_in_worker, chunks)  # every worker is forked by now
+                    gc.freeze()  # the forked workers' collector leaves the inherited heap alone (no copy-on-write)
+                    try:
+                        results = ex.map(_run_chunk_in_worker, chunks)  # every worker is forked by now
+                    finally:
+                        gc.unfreeze()
                     side = threading.Thread(target=_warm_up, args=(meanwhile,), daemon=True)
                     side.start()
                     try:

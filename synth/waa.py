@@ -126,12 +126,19 @@ class Ctx:
 
 
 def pools(bank: Soundbank, duration: float) -> tuple[dict, dict]:
+    """({(split, label): foreground records}, {split: records of backgrounds at least ``duration`` long}), keys
+    sorted, records in index order (one pass over the index: a pandas group-by per pool costs more than the rest of
+    the start-up)."""
     cols = ["path", "label", "duration_s", "source_group"]
-    fg = {k: g[cols].to_dict("records") for k, g in bank.foregrounds().groupby(["split", "label"], sort=True)}
-    bgs = bank.backgrounds()
-    bgs = bgs[bgs.duration_s >= duration - 1e-6]
-    bg = {k: g[cols].to_dict("records") for k, g in bgs.groupby("split", sort=True)}
-    return fg, bg
+    fg: dict = {}
+    bg: dict = {}
+    for r in bank.index[["role", "split", *cols]].to_dict("records"):
+        role, split = r.pop("role"), r.pop("split")
+        if role == "foreground":
+            fg.setdefault((split, r["label"]), []).append(r)
+        elif r["duration_s"] >= duration - 1e-6:
+            bg.setdefault(split, []).append(r)
+    return dict(sorted(fg.items())), dict(sorted(bg.items()))
 
 
 def draw(ctx: Ctx, item: Item) -> dict:
