@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import traceback
 from pathlib import Path
 from typing import Callable
 
@@ -55,26 +56,31 @@ def warm_up() -> None:
 
 
 def render_pngs(calls: list[tuple[Callable, tuple, dict]], workers: int = 1) -> None:
-    """Run the plot ``calls`` (function, args, kwargs). With ``workers`` > 1, forked children draw every
-    ``workers``-th call but one while this process draws the rest: the figures of a card are independent, and the
-    children inherit what :func:`warm_up` imported. Only a single-threaded process forks; the PNG bytes are the same
-    either way."""
-    n = min(workers, len(calls))
-    if n < 2 or threading.active_count() > 1:
-        n = 1
-    if n == 1:
+    """Run the plot ``calls`` (function, args, kwargs). With ``workers`` > 1, a forked child draws every other one
+    while this process draws the rest: the figures of a card are independent, and the child inherits what
+    :func:`warm_up` imported. Only a single-threaded process forks; the PNG bytes are the same either way."""
+    if workers < 2 or len(calls) < 2 or threading.active_count() > 1:
         for f, args, kw in calls:
             f(*args, **kw)
         return
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    with ProcessPoolExecutor(n - 1, mp_context=get_context("fork")) as ex:
-        futures = [ex.submit(f, *args, **kw) for i, (f, args, kw) in enumerate(calls) if i % n]
-        for f, args, kw in calls[::n]:
+    pid = os.fork()
+    if pid == 0:  # the child: draw its share and exit, never return into the caller
+        code = 1
+        try:
+            for f, args, kw in calls[1::2]:
+                f(*args, **kw)
+            code = 0
+        except BaseException:  # noqa: BLE001 - reported here, the parent raises
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    try:
+        for f, args, kw in calls[::2]:
             f(*args, **kw)
-        for fu in futures:
-            fu.result()
+    finally:
+        _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status):
+        raise RuntimeError("the card's figures: the process drawing half of them failed (its error is above)")
 
 
 def save_fig(fig, path: str | os.PathLike) -> Path:
