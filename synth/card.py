@@ -55,19 +55,22 @@ def warm_up() -> None:
         pass
 
 
-def render_pngs(calls: list[tuple[Callable, tuple, dict]], workers: int = 1) -> None:
-    """Run the plot ``calls`` (function, args, kwargs). With ``workers`` > 1, a forked child draws every other one
-    while this process draws the rest: the figures of a card are independent, and the child inherits what
-    :func:`warm_up` imported. Only a single-threaded process forks; the PNG bytes are the same either way."""
-    if workers < 2 or len(calls) < 2 or threading.active_count() > 1:
-        for f, args, kw in calls:
+Calls = list[tuple[Callable, tuple, dict]]  # (function, args, kwargs)
+
+
+def side_by_side(mine: Calls, theirs: Calls, fork: bool = True) -> None:
+    """Run the independent calls ``mine`` here while a forked child runs ``theirs`` (a card's figures and files: the
+    child inherits what :func:`warm_up` imported). Without ``fork``, or in a multi-threaded process (which must not
+    fork), all of them run here. The bytes written are the same either way; a failure in the child raises here."""
+    if not fork or not theirs or threading.active_count() > 1:
+        for f, args, kw in [*mine, *theirs]:
             f(*args, **kw)
         return
     pid = os.fork()
-    if pid == 0:  # the child: draw its share and exit, never return into the caller
+    if pid == 0:  # the child: run its share and exit, never return into the caller
         code = 1
         try:
-            for f, args, kw in calls[1::2]:
+            for f, args, kw in theirs:
                 f(*args, **kw)
             code = 0
         except BaseException:  # noqa: BLE001 - reported here, the parent raises
@@ -75,12 +78,12 @@ def render_pngs(calls: list[tuple[Callable, tuple, dict]], workers: int = 1) -> 
         finally:
             os._exit(code)
     try:
-        for f, args, kw in calls[::2]:
+        for f, args, kw in mine:
             f(*args, **kw)
     finally:
         _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status):
-        raise RuntimeError("the card's figures: the process drawing half of them failed (its error is above)")
+        raise RuntimeError("the process writing part of the dataset card failed (its error is above)")
 
 
 def save_fig(fig, path: str | os.PathLike) -> Path:
@@ -208,11 +211,12 @@ def sources_used(out: Path) -> set[str]:
     return used
 
 
-def licences_section(out: Path, bank) -> tuple[str, str]:
+def licences_section(out: Path, bank, sources: set[str] | None = None) -> tuple[str, str]:
     """The card section on the sources' licences, and writes ``ATTRIBUTION.md`` crediting every source used (from
-    the bank index's optional ``license`` and ``attribution`` columns)."""
+    the bank index's optional ``license`` and ``attribution`` columns). ``sources``: the bank paths mixed, when the
+    generator knows them (default: read from the dataset's JAMS, :func:`sources_used`)."""
     idx = bank.index.set_index("path")
-    used = sorted(p for p in sources_used(out) if p in idx.index)
+    used = sorted(p for p in (sources_used(out) if sources is None else sources) if p in idx.index)
     rows = idx.loc[used]
     lic = rows["license"].fillna("").astype(str) if "license" in rows else pd.Series("", index=rows.index)
     att = rows["attribution"].fillna("").astype(str) if "attribution" in rows else pd.Series("", index=rows.index)
@@ -229,11 +233,12 @@ def licences_section(out: Path, bank) -> tuple[str, str]:
 
 
 def write_card(out: str | os.PathLike, title: str, sections: list[tuple[str, str]], images: list[tuple[str, str]],
-               spec_sha256: str, seed: int, regenerate: str, bank=None) -> Path:
+               spec_sha256: str, seed: int, regenerate: str, bank=None, sources: set[str] | None = None) -> Path:
     """README.md: a title, how to regenerate it, sections (heading, markdown) and images (caption, file name). With
-    the soundbank (``bank``), a section on the sources' licences and ``ATTRIBUTION.md`` crediting them."""
+    the soundbank (``bank``), a section on the sources' licences and ``ATTRIBUTION.md`` crediting them (``sources``:
+    see :func:`licences_section`)."""
     if bank is not None:
-        sections = [*sections, licences_section(Path(out), bank)]
+        sections = [*sections, licences_section(Path(out), bank, sources)]
     lines = [f"# {title}", "", f"- spec sha256: `{spec_sha256}`", f"- seed: {seed}",
              f"- regenerate: `{regenerate}`", "- verify: `sedkit dataset check .`", ""]
     for head, body in sections:

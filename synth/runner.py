@@ -176,18 +176,18 @@ class Job:
             else:
                 with ProcessPoolExecutor(min(self.workers, len(chunks)), mp_context=get_context("fork"),
                                          initializer=_init_worker, initargs=(make, ctx)) as ex:
-                    gc.freeze()  # the forked workers' collector leaves the inherited heap alone (no copy-on-write)
-                    try:
+                    gc.freeze()  # the heap so far: the workers' collector never touches it (no copy-on-write), and
+                    try:  # the full collections that the side work's imports trigger here skip it (-0.05 s)
                         results = ex.map(_run_chunk_in_worker, chunks)  # every worker is forked by now
+                        side = threading.Thread(target=_warm_up, args=(meanwhile,), daemon=True)
+                        side.start()
+                        try:
+                            for res in results:
+                                record(res)
+                        finally:
+                            side.join()
                     finally:
                         gc.unfreeze()
-                    side = threading.Thread(target=_warm_up, args=(meanwhile,), daemon=True)
-                    side.start()
-                    try:
-                        for res in results:
-                            record(res)
-                    finally:
-                        side.join()
         return {it.key: self.done[it.key] for it in items}
 
     def finish(self) -> dict:
