@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sedkit.synth.io import atomic_path, atomic_write_text
+from sedkit.synth.workers import keep_freed_memory
 
 
 def figure(nrows: int = 1, ncols: int = 1, *, figsize=None, layout=None, **subplots):
@@ -70,6 +71,7 @@ def side_by_side(mine: Calls, theirs: Calls, fork: bool = True) -> None:
     if pid == 0:  # the child: run its share and exit, never return into the caller
         code = 1
         try:
+            keep_freed_memory()
             for f, args, kw in theirs:
                 f(*args, **kw)
             code = 0

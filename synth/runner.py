@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from sedkit import SedkitError
 from sedkit.synth.dataset import MANIFEST, STATE_DIR, package_versions, write_manifest
 from sedkit.synth.io import atomic_write_json, atomic_write_text, leftover_temps, sha256_file
+from sedkit.synth.workers import keep_freed_memory
 
 
 class _Bar(tqdm):
@@ -61,6 +62,7 @@ def _init_worker(make: Callable, ctx: Any) -> None:
     receiving a pickled copy of the context with every chunk."""
     global _WORK
     _WORK = (make, ctx)
+    keep_freed_memory()
 
 
 def _run_chunk_in_worker(items: list[Item]) -> list[tuple[str, dict]]:
