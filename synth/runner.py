@@ -155,7 +155,7 @@ class Job:
 
         ``meanwhile``: work of this process with no data dependency on the items (e.g. importing what the card
         needs), run in a thread while the pool works (started after the workers are forked, joined before the
-        return), after the manifest's package versions; without a pool it is not run."""
+        return), after the manifest's package versions; without a local pool it is not run."""
         todo = [it for it in items if it.key not in self.done]
         chunk = chunk_size(len(todo), self.workers, chunk)
         chunks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
@@ -176,21 +176,31 @@ class Job:
                 for c in chunks:
                     record(_run_chunk(make, ctx, c))
             else:
-                with ProcessPoolExecutor(min(self.workers, len(chunks)), mp_context=get_context("fork"),
-                                         initializer=_init_worker, initargs=(make, ctx)) as ex:
-                    gc.freeze()  # the heap so far: the workers' collector never touches it (no copy-on-write), and
-                    try:  # the full collections that the side work's imports trigger here skip it (-0.05 s)
-                        results = ex.map(_run_chunk_in_worker, chunks)  # every worker is forked by now
-                        side = threading.Thread(target=_warm_up, args=(meanwhile,), daemon=True)
-                        side.start()
-                        try:
-                            for res in results:
-                                record(res)
-                        finally:
-                            side.join()
-                    finally:
-                        gc.unfreeze()
+                self._pool(make, ctx, chunks, record, meanwhile)
         return {it.key: self.done[it.key] for it in items}
+
+    def _pool(self, make: Callable, ctx: Any, chunks: list[list[Item]], record: Callable,
+              meanwhile: Callable[[], None] | None) -> None:
+        """The chunks in forked workers, and :func:`_warm_up` in a thread of this process while they mix. The heap
+        so far stays frozen meanwhile: the workers' collector never touches it (no copy-on-write), and the full
+        collections that the side work's imports trigger here skip it."""
+        freeze = gc.get_freeze_count() == 0  # a caller's own freeze is left alone
+        with ProcessPoolExecutor(min(self.workers, len(chunks)), mp_context=get_context("fork"),
+                                 initializer=_init_worker, initargs=(make, ctx)) as ex:
+            if freeze:
+                gc.freeze()
+            try:
+                results = ex.map(_run_chunk_in_worker, chunks)  # every worker is forked by now
+                side = threading.Thread(target=_warm_up, args=(meanwhile,), daemon=True)
+                side.start()
+                try:
+                    for res in results:
+                        record(res)
+                finally:
+                    side.join()
+            finally:
+                if freeze:
+                    gc.unfreeze()
 
     def finish(self) -> dict:
         """Write manifest.json over every file in ``out`` and rewrite the journal in a canonical order. The
