@@ -1,5 +1,6 @@
 """WAA and 200 ms sets on a tiny generated bank, with the real Scaper."""
 import json
+import threading
 from pathlib import Path
 
 import jams
@@ -132,7 +133,8 @@ def test_card_side_by_side_runs_both_shares_and_raises_on_a_childs_failure(tmp_p
         side_by_side([(atomic_write_text, (tmp_path / f"a{fork}", "here"), {})],
                      [(atomic_write_text, (tmp_path / f"b{fork}", "child"), {})], fork=fork)
         assert (tmp_path / f"a{fork}").read_text() == "here" and (tmp_path / f"b{fork}").read_text() == "child"
-    with pytest.raises(RuntimeError, match="card failed"):
+    forks = threading.active_count() == 1  # a process with threads left (by earlier tests) never forks
+    with pytest.raises(RuntimeError if forks else ValueError, match="card failed" if forks else "invalid literal"):
         side_by_side([], [(int, ("not a number",), {})])
 
 
