@@ -63,7 +63,7 @@ def side_by_side(mine: Calls, theirs: Calls, fork: bool = True) -> None:
     """Run the independent calls ``mine`` here while a forked child runs ``theirs`` (a card's figures and files: the
     child inherits what :func:`warm_up` imported). Without ``fork``, or in a multi-threaded process (which must not
     fork), all of them run here. The bytes written are the same either way; a failure in the child raises here."""
-    if not fork or not theirs or threading.active_count() > 1:
+    if not fork or not theirs or not hasattr(os, "fork") or threading.active_count() > 1:
         for f, args, kw in [*mine, *theirs]:
             f(*args, **kw)
         return
