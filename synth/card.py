@@ -4,13 +4,18 @@ Generators collect their figures with these helpers and call :func:`write_card`.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+import traceback
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from sedkit.synth.io import atomic_path, atomic_write_text
+from sedkit.synth.workers import keep_freed_memory
 
 
 def figure(nrows: int = 1, ncols: int = 1, *, figsize=None, layout=None, **subplots):
@@ -21,6 +26,66 @@ def figure(nrows: int = 1, ncols: int = 1, *, figsize=None, layout=None, **subpl
 
     fig = Figure(figsize=figsize, layout=layout)
     return fig, fig.subplots(nrows, ncols, **subplots)
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """BLAS on one thread inside the block. scipy's kernel density makes tiny BLAS calls (a triangular solve per
+    curve) that cost milliseconds each when OpenBLAS wakes its threads on a busy machine, and microseconds on one
+    thread; the numbers are the same (each point is solved on its own)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # scikit-learn's dependency; without it, BLAS keeps its threads
+        yield
+        return
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
+def warm_up() -> None:
+    """Import what the PNGs need (matplotlib's figure, Agg backend and fonts, PIL's PNG writer): a fixed cost of
+    about 0.3 s that a generator pays while its workers mix (``Job.run(meanwhile=warm_up)``) instead of after them."""
+    try:
+        import matplotlib.figure  # noqa: F401
+        import PIL.PngImagePlugin  # noqa: F401
+        from matplotlib import font_manager
+        from matplotlib.backends import backend_agg  # noqa: F401
+
+        font_manager.get_font(font_manager.findfont(font_manager.FontProperties()))
+    except ImportError:  # the card reports it when it draws
+        pass
+
+
+Calls = list[tuple[Callable, tuple, dict]]  # (function, args, kwargs)
+
+
+def side_by_side(mine: Calls, theirs: Calls, fork: bool = True) -> None:
+    """Run the independent calls ``mine`` here while a forked child runs ``theirs`` (a card's figures and files: the
+    child inherits what :func:`warm_up` imported). Without ``fork``, or in a multi-threaded process (which must not
+    fork), all of them run here. The bytes written are the same either way; a failure in the child raises here."""
+    if not fork or not theirs or not hasattr(os, "fork") or threading.active_count() > 1:
+        for f, args, kw in [*mine, *theirs]:
+            f(*args, **kw)
+        return
+    pid = os.fork()
+    if pid == 0:  # the child: run its share and exit, never return into the caller
+        code = 1
+        try:
+            keep_freed_memory()
+            for f, args, kw in theirs:
+                f(*args, **kw)
+            code = 0
+        except BaseException:  # noqa: BLE001 - reported here, the parent raises
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    try:
+        for f, args, kw in mine:
+            f(*args, **kw)
+    finally:
+        _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status):
+        raise RuntimeError("the process writing part of the dataset card failed (its error is above)")
 
 
 def save_fig(fig, path: str | os.PathLike) -> Path:
@@ -82,11 +147,11 @@ def density_png(path, samples: dict[str, np.ndarray], title: str, xlabel: str, s
     fig, ax = figure(figsize=(7, 4))
     allv = np.concatenate([np.asarray(v, float) for v in samples.values() if len(v)]) if samples else np.zeros(1)
     grid = np.linspace(0, xmax or float(allv.max()) * 1.05 + 1e-6, 400)
-    for name, v in samples.items():
-        v = np.asarray(v, float)
-        if len(v) < 2 or np.ptp(v) == 0:
-            continue
-        ax.plot(grid, gaussian_kde(v)(grid), (styles or {}).get(name, "-"), label=name)
+    with one_blas_thread():
+        curves = {name: gaussian_kde(v)(grid) for name, v in ((n, np.asarray(v, float)) for n, v in samples.items())
+                  if len(v) >= 2 and np.ptp(v) != 0}
+    for name, y in curves.items():
+        ax.plot(grid, y, (styles or {}).get(name, "-"), label=name)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
@@ -165,11 +230,12 @@ def read_attribution(out: str | os.PathLike) -> dict[str, str]:
     return found
 
 
-def licences_section(out: Path, bank) -> tuple[str, str]:
+def licences_section(out: Path, bank, sources: set[str] | None = None) -> tuple[str, str]:
     """The card section on the sources' licences, and writes ``ATTRIBUTION.md`` crediting every source used (from
-    the bank index's optional ``license`` and ``attribution`` columns)."""
+    the bank index's optional ``license`` and ``attribution`` columns). ``sources``: the bank paths mixed, when the
+    generator knows them (default: read from the dataset's JAMS, :func:`sources_used`)."""
     idx = bank.index.set_index("path")
-    used = sorted(p for p in sources_used(out) if p in idx.index)
+    used = sorted(p for p in (sources_used(out) if sources is None else sources) if p in idx.index)
     rows = idx.loc[used]
     lic = rows["license"].fillna("").astype(str) if "license" in rows else pd.Series("", index=rows.index)
     att = rows["attribution"].fillna("").astype(str) if "attribution" in rows else pd.Series("", index=rows.index)
@@ -186,11 +252,12 @@ def licences_section(out: Path, bank) -> tuple[str, str]:
 
 
 def write_card(out: str | os.PathLike, title: str, sections: list[tuple[str, str]], images: list[tuple[str, str]],
-               spec_sha256: str, seed: int, regenerate: str, bank=None) -> Path:
+               spec_sha256: str, seed: int, regenerate: str, bank=None, sources: set[str] | None = None) -> Path:
     """README.md: a title, how to regenerate it, sections (heading, markdown) and images (caption, file name). With
-    the soundbank (``bank``), a section on the sources' licences and ``ATTRIBUTION.md`` crediting them."""
+    the soundbank (``bank``), a section on the sources' licences and ``ATTRIBUTION.md`` crediting them (``sources``:
+    see :func:`licences_section`)."""
     if bank is not None:
-        sections = [*sections, licences_section(Path(out), bank)]
+        sections = [*sections, licences_section(Path(out), bank, sources)]
     lines = [f"# {title}", "", f"- spec sha256: `{spec_sha256}`", f"- seed: {seed}",
              f"- regenerate: `{regenerate}`", "- verify: `sedkit dataset check .`", ""]
     for head, body in sections:

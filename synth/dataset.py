@@ -9,6 +9,7 @@ holds::
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from importlib import metadata as importlib_metadata
@@ -29,6 +30,12 @@ TRACKED_PACKAGES = ["numpy", "scipy", "soundfile", "scaper", "jams", "librosa", 
 # ---------------------------------------------------------------- manifest
 
 def package_versions() -> dict[str, str]:
+    """The versions of :data:`TRACKED_PACKAGES` installed (looked up once per process: tens of milliseconds)."""
+    return dict(_package_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _package_versions() -> dict[str, str]:
     out = {}
     for p in TRACKED_PACKAGES:
         try:

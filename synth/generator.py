@@ -108,7 +108,9 @@ def start_job(kind: str, spec, out: Path, seed: int, scale: str, soundbank, work
 
 def run_rows(job: Job, make, ctx, items: list, desc: str) -> pd.DataFrame:
     """Run ``make`` over ``items``; one row per item: its split and the metadata ``make`` returned."""
-    results = job.run(make, ctx, items, desc=desc)
+    from sedkit.synth.card import warm_up
+
+    results = job.run(make, ctx, items, desc=desc, meanwhile=warm_up)
     return pd.DataFrame([{"split": it.split, **results[it.key]["meta"]} for it in items])
 
 

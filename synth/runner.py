@@ -10,9 +10,12 @@ The :class:`Job` records each finished item in ``.sedkit/journal.jsonl`` with it
 """
 from __future__ import annotations
 
+import gc
 import json
+import math
 import os
 import shutil
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -23,8 +26,13 @@ import yaml
 from tqdm.auto import tqdm
 
 from sedkit import SedkitError
-from sedkit.synth.dataset import MANIFEST, STATE_DIR, write_manifest
+from sedkit.synth.dataset import MANIFEST, STATE_DIR, package_versions, write_manifest
 from sedkit.synth.io import atomic_write_json, atomic_write_text, leftover_temps, sha256_file
+from sedkit.synth.workers import keep_freed_memory
+
+
+class _Bar(tqdm):
+    monitor_interval = 0  # no monitor thread: the process stays single-threaded, so it may fork after the run
 
 
 @dataclass(frozen=True, order=True)
@@ -44,6 +52,33 @@ def _run_chunk(make: Callable, ctx: Any, items: list[Item]) -> list[tuple[str, d
         files = {rel: sha256_file(Path(ctx.out) / rel) for rel in res.get("files", [])}
         out.append((it.key, {"files": files, "meta": res.get("meta", {})}))
     return out
+
+
+_WORK: tuple[Callable, Any] | None = None  # (make, ctx) of a pool worker, set once by _init_worker
+
+
+def _init_worker(make: Callable, ctx: Any) -> None:
+    """Pool initializer: a forked worker inherits ``make`` and ``ctx`` as they are (no pickling), once, instead of
+    receiving a pickled copy of the context with every chunk."""
+    global _WORK
+    _WORK = (make, ctx)
+    keep_freed_memory()
+
+
+def _run_chunk_in_worker(items: list[Item]) -> list[tuple[str, dict]]:
+    return _run_chunk(*_WORK, items)
+
+
+def _warm_up(meanwhile: Callable[[], None] | None) -> None:
+    package_versions()  # what finish() needs, looked up while the workers mix
+    if meanwhile:
+        meanwhile()
+
+
+def chunk_size(n: int, workers: int, most: int) -> int:
+    """Items per chunk: at most ``most``, and small enough that every worker gets about 16 chunks (a short job's
+    tail is not one worker finishing a long chunk alone). The chunking never changes an item's bytes."""
+    return max(1, min(most, math.ceil(n / (16 * workers))))
 
 
 def _ray_chunks(make: Callable, ctx: Any, chunks: list[list[Item]], address: str | None, workers: int):
@@ -114,12 +149,18 @@ class Job:
                 done[key] = rec
         return done
 
-    def run(self, make: Callable, ctx: Any, items: list[Item], desc: str = "items", chunk: int = 4) -> dict[str, dict]:
-        """Make every item not already done; returns {item.key: {"files": {rel: sha}, "meta": ...}}."""
+    def run(self, make: Callable, ctx: Any, items: list[Item], desc: str = "items", chunk: int = 4,
+            meanwhile: Callable[[], None] | None = None) -> dict[str, dict]:
+        """Make every item not already done; returns {item.key: {"files": {rel: sha}, "meta": ...}}.
+
+        ``meanwhile``: work of this process with no data dependency on the items (e.g. importing what the card
+        needs), run in a thread while the pool works (started after the workers are forked, joined before the
+        return), after the manifest's package versions; without a local pool it is not run."""
         todo = [it for it in items if it.key not in self.done]
+        chunk = chunk_size(len(todo), self.workers, chunk)
         chunks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
         with open(self.journal_path, "a") as journal, \
-                tqdm(total=len(items), initial=len(items) - len(todo), desc=desc, unit="item",
+                _Bar(total=len(items), initial=len(items) - len(todo), desc=desc, unit="item",
                      disable=None, dynamic_ncols=True) as bar:
             def record(results):
                 for key, rec in results:
@@ -135,10 +176,31 @@ class Job:
                 for c in chunks:
                     record(_run_chunk(make, ctx, c))
             else:
-                with ProcessPoolExecutor(self.workers, mp_context=get_context("fork")) as ex:
-                    for res in ex.map(_run_chunk, [make] * len(chunks), [ctx] * len(chunks), chunks):
-                        record(res)
+                self._pool(make, ctx, chunks, record, meanwhile)
         return {it.key: self.done[it.key] for it in items}
+
+    def _pool(self, make: Callable, ctx: Any, chunks: list[list[Item]], record: Callable,
+              meanwhile: Callable[[], None] | None) -> None:
+        """The chunks in forked workers, and :func:`_warm_up` in a thread of this process while they mix. The heap
+        so far stays frozen meanwhile: the workers' collector never touches it (no copy-on-write), and the full
+        collections that the side work's imports trigger here skip it."""
+        freeze = gc.get_freeze_count() == 0  # a caller's own freeze is left alone
+        with ProcessPoolExecutor(min(self.workers, len(chunks)), mp_context=get_context("fork"),
+                                 initializer=_init_worker, initargs=(make, ctx)) as ex:
+            if freeze:
+                gc.freeze()
+            try:
+                results = ex.map(_run_chunk_in_worker, chunks)  # every worker is forked by now
+                side = threading.Thread(target=_warm_up, args=(meanwhile,), daemon=True)
+                side.start()
+                try:
+                    for res in results:
+                        record(res)
+                finally:
+                    side.join()
+            finally:
+                if freeze:
+                    gc.unfreeze()
 
     def finish(self) -> dict:
         """Write manifest.json over every file in ``out`` and rewrite the journal in a canonical order. The

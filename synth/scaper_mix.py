@@ -46,13 +46,18 @@ class ScaperView:
         self.sr = sr
         self.fg_path = self.root / "foreground"
         self.bg_path = self.root / "background"
-        idx = bank.index
-        self._convert = set() if sr is None else \
-            set(idx.path[(idx.sample_rate != sr) | (idx.channels != 1)])
-        for r in (idx.itertuples(index=False) if build else ()):
+        self._convert = frozenset() if sr is None else bank.to_convert(sr)
+        if build and self._convert:
+            import soxr  # noqa: F401  (imported once here: forked workers inherit it for the resampling)
+        folders: set[tuple[str, str]] = set()
+        for r in (bank.index.itertuples(index=False) if build else ()):
+            if (r.role, r.label) not in folders:  # every label folder, for Scaper, even if all its files convert
+                safe_join(self.root, f"{r.role}/{r.label}/x").parent.mkdir(parents=True, exist_ok=True)
+                folders.add((r.role, r.label))
+            if r.path in self._convert:  # materialized on first use (path())
+                continue
             link = safe_join(self.root, f"{r.role}/{r.label}/{_flat(r.path)}")
-            link.parent.mkdir(parents=True, exist_ok=True)
-            if r.path in self._convert or link.is_symlink():
+            if link.is_symlink():
                 continue
             try:
                 os.symlink(bank.abspath(r.path).resolve(), link)

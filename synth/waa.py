@@ -126,12 +126,19 @@ class Ctx:
 
 
 def pools(bank: Soundbank, duration: float) -> tuple[dict, dict]:
+    """({(split, label): foreground records}, {split: records of backgrounds at least ``duration`` long}), keys
+    sorted, records in index order (one pass over the index: a pandas group-by per pool costs more than the rest of
+    the start-up)."""
     cols = ["path", "label", "duration_s", "source_group"]
-    fg = {k: g[cols].to_dict("records") for k, g in bank.foregrounds().groupby(["split", "label"], sort=True)}
-    bgs = bank.backgrounds()
-    bgs = bgs[bgs.duration_s >= duration - 1e-6]
-    bg = {k: g[cols].to_dict("records") for k, g in bgs.groupby("split", sort=True)}
-    return fg, bg
+    fg: dict = {}
+    bg: dict = {}
+    for r in bank.index[["role", "split", *cols]].to_dict("records"):
+        role, split = r.pop("role"), r.pop("split")
+        if role == "foreground":
+            fg.setdefault((split, r["label"]), []).append(r)
+        elif r["duration_s"] >= duration - 1e-6:
+            bg.setdefault(split, []).append(r)
+    return dict(sorted(fg.items())), dict(sorted(bg.items()))
 
 
 def draw(ctx: Ctx, item: Item) -> dict:
@@ -234,11 +241,13 @@ def generate(spec: WaaSpec, out: str | Path, seed: int = 0, scale: str = "paper"
     ctx = Ctx(str(out), spec, seed, bank, str(view.root), classes, sorted({parse_length(s) for s in spec.segments}),
               *pools(bank, spec.duration))
     items = [Item(s, i) for s in SPLITS for i in range(counts[s])]
-    results = job.run(make_item, ctx, items, desc=f"synth {kind}")
+    from sedkit.synth.card import warm_up
+
+    results = job.run(make_item, ctx, items, desc=f"synth {kind}", meanwhile=warm_up)
     rows = pd.DataFrame([{"split": it.split, **results[it.key]["meta"]} for it in items])
-    write_metadata(out, spec, rows, classes, ctx.segments)
+    # the card's figures and the metadata TSVs, side by side in two processes with --workers > 1
     write_waa_card(out, spec, rows, classes, ctx.segments, job.spec_sha256, seed, kind, scale,
-                   regenerate_command(kind, scale, seed, bank), short_classes(bank, classes), bank)
+                   regenerate_command(kind, scale, seed, bank), short_classes(bank, classes), bank, job.workers)
     return job.finish()
 
 
@@ -281,21 +290,26 @@ def short_classes(bank: Soundbank, classes) -> set[str]:
 
 
 def write_waa_card(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes, segments, sha, seed, kind, scale,
-                   regen: str, short_set: set[str], bank: Soundbank | None = None):
-    from sedkit.synth.card import bars_png, density_png, hist_png, md_table, warnings_section, write_card
+                   regen: str, short_set: set[str], bank: Soundbank | None = None, workers: int = 1):
+    from sedkit.synth.card import (bars_png, density_png, hist_png, md_table, side_by_side, warnings_section,
+                                   write_card)
 
     dur = rows.offset - rows.onset
-    density_png(out / "event_durations.png",
-                {c: dur[rows.label == c].values for c in classes}, "Event duration per class",
-                "event duration (s)", styles={c: ("-" if c in short_set else "--") for c in classes},
-                xmax=spec.duration)
-    hist_png(out / "label_weakness.png", None, "Label weakness per segment length (fraction of segment active)",
-             "fraction of the segment in which the event is active", bins=20,
-             groups={length_name(L): [s[length_name(L)]["weakness"] for s in rows.segments] for L in segments})
-    hist_png(out / "snr.png", rows.snr.values, "SNR of the foreground events", "SNR (dB)")
     counts = rows.groupby(["label", "split"]).size().unstack(fill_value=0).reindex(columns=list(SPLITS),
                                                                                   fill_value=0)
-    bars_png(out / "counts.png", counts.sum(axis=1), "Clips per class (all splits)")
+    side_by_side([  # the two heaviest here, the rest in a forked child (with --workers > 1)
+        (density_png, (out / "event_durations.png", {c: dur[rows.label == c].values for c in classes},
+                       "Event duration per class", "event duration (s)"),
+         {"styles": {c: ("-" if c in short_set else "--") for c in classes}, "xmax": spec.duration}),
+        (hist_png, (out / "snr.png", rows.snr.values, "SNR of the foreground events", "SNR (dB)"), {}),
+    ], [
+        (hist_png, (out / "label_weakness.png", None, "Label weakness per segment length (fraction of segment active)",
+                    "fraction of the segment in which the event is active"),
+         {"bins": 20, "groups": {length_name(L): [s[length_name(L)]["weakness"] for s in rows.segments]
+                                 for L in segments}}),
+        (bars_png, (out / "counts.png", counts.sum(axis=1), "Clips per class (all splits)"), {}),
+        (write_metadata, (out, spec, rows, classes, segments), {}),
+    ], fork=workers > 1)
     short = rows[dur < 0.2 - 1e-6]
     short_by = short.groupby("label").size().to_dict()
     weak = pd.DataFrame([{"segment": length_name(L),
@@ -319,7 +333,8 @@ def write_waa_card(out: Path, spec: WaaSpec, rows: pd.DataFrame, classes, segmen
     images = [("Event durations per class (solid: short classes, dashed: long classes)", "event_durations.png"),
               ("Label weakness per segment length", "label_weakness.png"), ("SNR", "snr.png"),
               ("Clips per class", "counts.png")]
-    write_card(out, f"sedkit {kind} dataset", sections, images, sha, seed, regen, bank)
+    write_card(out, f"sedkit {kind} dataset", sections, images, sha, seed, regen, bank,
+               sources={*rows.fg, *rows.bg})  # what the JAMS name: each clip's foreground and background
 
 
 # ---------------------------------------------------------------- commands

@@ -141,6 +141,16 @@ def test_perf_finds_scripts_and_reads_ratios():
     assert ratio_of(None, "nothing") is None
 
 
+def test_synth_throughput_times_three_contenders_per_size(tiny_bank, capsys):
+    from sedkit.benchmarks.synth_throughput import main
+
+    res = main(["--clips", "3", "6", "--repeats", "1", "--workers", "2", "--soundbank", str(tiny_bank)])
+    out = capsys.readouterr().out
+    assert out.count("I/O floor (2 workers") == 2 and out.count("ratio sedkit / plain") == 2
+    assert res["clips"] == 6 and res["ratio"] > 0 and res["floor_ratio"] > 0
+    assert ratio_of(res, out) == res["ratio"]
+
+
 @pytest.mark.parametrize("name", suite_names())
 def test_builtin_suite_model_configs_validate_at_both_scales(name):
     """Each suite model's merged config passes its model's own spec (catches drift in specs/models/)."""

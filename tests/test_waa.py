@@ -1,5 +1,7 @@
 """WAA and 200 ms sets on a tiny generated bank, with the real Scaper."""
 import json
+import threading
+from pathlib import Path
 
 import jams
 import numpy as np
@@ -121,6 +123,32 @@ def test_card_pngs(waa):
         assert (out / png).stat().st_size > 5000
     card = (out / "README.md").read_text()
     assert "Events shorter than 200 ms" in card and "| label |" in card
+
+
+def test_card_side_by_side_runs_both_shares_and_raises_on_a_childs_failure(tmp_path):
+    from sedkit.synth.card import side_by_side
+    from sedkit.synth.io import atomic_write_text
+
+    for fork in (True, False):
+        side_by_side([(atomic_write_text, (tmp_path / f"a{fork}", "here"), {})],
+                     [(atomic_write_text, (tmp_path / f"b{fork}", "child"), {})], fork=fork)
+        assert (tmp_path / f"a{fork}").read_text() == "here" and (tmp_path / f"b{fork}").read_text() == "child"
+    forks = threading.active_count() == 1  # a process with threads left (by earlier tests) never forks
+    with pytest.raises(RuntimeError if forks else ValueError, match="card failed" if forks else "invalid literal"):
+        side_by_side([], [(int, ("not a number",), {})])
+
+
+def test_io_floor_reads_each_clips_sources_and_writes_its_wav(waa):
+    from sedkit.benchmarks.io_floor import clip_sources, io_floor
+
+    bank, out, d = waa
+    clips = clip_sources(out, bank)
+    assert len(clips) == len(list(out.glob("audio/*/*.wav")))
+    assert all(len(srcs) == 2 and all(Path(s).is_file() for s in srcs) for srcs, _, _ in clips)
+    for workers in (1, 2):
+        assert io_floor(out, bank, d / f"floor{workers}", workers) > 0
+        wavs = sorted((d / f"floor{workers}").glob("*.wav"))
+        assert len(wavs) == len(clips) and sf.info(str(wavs[0])).duration == pytest.approx(10.0)
 
 
 def test_200ms_set_keeps_draws(waa):

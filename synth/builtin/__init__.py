@@ -15,12 +15,21 @@ import tempfile
 from pathlib import Path
 
 from sedkit import SedkitError, __version__
-from sedkit.synth.builtin.make import load_bank_spec, make_bank
 from sedkit.synth.dataset import MANIFEST
 from sedkit.synth.io import honour_umask
 from sedkit.synth.soundbank.index import INDEX_NAME
 
 __all__ = ["BUILTIN_NAME", "cache_root", "default_bank", "make_bank"]
+
+
+def __getattr__(name: str):
+    """``make_bank``, imported on first use: the maker's modules take longer to import than a short synthesis
+    spends elsewhere before mixing, and a generator given another ``--soundbank`` never needs them."""
+    if name == "make_bank":
+        from sedkit.synth.builtin.make import make_bank
+
+        return make_bank
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 BUILTIN_NAME = re.compile(r"^builtin-v(?P<version>[^-]+)-s(?P<seed>\d+)-(?P<scale>\w+)$")  # a cached bank's folder
@@ -66,6 +75,8 @@ def default_bank(seed: int = 0, scale: str = "paper", workers: int = 1) -> Path:
     The build goes into a temporary sibling folder renamed into place when complete, under a file lock, so a
     crashed build never looks finished and concurrent callers wait for one build instead of corrupting it.
     """
+    from sedkit.synth.builtin.make import load_bank_spec, make_bank
+
     if not isinstance(seed, int) or seed < 0:
         raise SedkitError(f"builtin bank seed must be a non-negative integer, got {seed!r}")
     scales = load_bank_spec().scales

@@ -19,7 +19,7 @@ Extra columns are allowed (e.g. DESED's ``n_on``/``n_off`` flags). Files that co
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,14 @@ class Soundbank:
     root: Path
     index: pd.DataFrame
     rejected: pd.DataFrame
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def to_convert(self, sr: int) -> frozenset[str]:
+        """Paths whose rate is not ``sr`` or that have several channels (memoised: workers make a view per item)."""
+        if sr not in self._memo:
+            idx = self.index
+            self._memo[sr] = frozenset(idx.path[(idx.sample_rate != sr) | (idx.channels != 1)])
+        return self._memo[sr]
 
     @property
     def labels(self) -> list[str]:
