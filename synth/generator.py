@@ -91,7 +91,8 @@ def regenerate_command(kind: str, scale: str, seed: int, bank) -> str:
 
 
 def start_job(kind: str, spec, out: Path, seed: int, scale: str, soundbank, workers: int, resume: bool,
-              classes: list[str] | None = None, executor: str = "local", address: str | None = None):
+              classes: list[str] | None = None, executor: str = "local", address: str | None = None,
+              shards: Path | None = None, shard_size: str | None = None):
     """(bank, Job): the soundbank (built-in one by default) and the generator's Job, whose identity (for --resume)
     is the resolved spec, scale, bank name and classes (default: every foreground class of the bank)."""
     from sedkit.synth.soundbank.index import resolve_bank
@@ -103,14 +104,15 @@ def start_job(kind: str, spec, out: Path, seed: int, scale: str, soundbank, work
     doc = {"spec": resolved(spec), "scale": scale, "soundbank": bank.root.name, "classes": classes or bank.labels}
     import_scaper()  # once here, so that forked workers don't each pay for the import
     return bank, Job(out, kind, doc, spec_hash(doc), seed, resume=resume, workers=workers,
-                     provenance=provenance(bank), executor=executor, address=address)
+                     provenance=provenance(bank), executor=executor, address=address, shards=shards,
+                     shard_size=shard_size)
 
 
 def run_rows(job: Job, make, ctx, items: list, desc: str) -> pd.DataFrame:
     """Run ``make`` over ``items``; one row per item: its split and the metadata ``make`` returned."""
     from sedkit.synth.card import warm_up
 
-    results = job.run(make, ctx, items, desc=desc, meanwhile=warm_up)
+    results = job.run(make, ctx, items, desc=desc, meanwhile=warm_up, stream=True)
     return pd.DataFrame([{"split": it.split, **results[it.key]["meta"]} for it in items])
 
 
@@ -137,6 +139,11 @@ def generator_options(name: str, spec_name: str | None = None, out_help: str | N
                           "folder must be shared by the Ray nodes). The bytes are the same either way."),
         click.option("--address", default=None,
                      help="Ray cluster address (auto, ray://host:10001); default: a local Ray instance."),
+        click.option("--shards", type=click.Path(path_type=Path), default=None,
+                     help="Also stream the clips, as they are made, into WebDataset tar shards in this folder "
+                          "(outside --out; one sample a clip: its files and meta.json)."),
+        click.option("--shard-size", default=None,
+                     help="With --shards: shard size in kB/MB/GB (e.g. 500MB) or clips (e.g. 1000); default 500MB."),
         click.option("--resume", is_flag=True, help="Continue or verify a previous run into --out."),
     ]
 

@@ -125,11 +125,11 @@ def make_item(ctx: Ctx, item: Item) -> dict:
 
 def generate(spec: RemixSpec, out: str | Path, seed: int = 0, scale: str = "paper", soundbank=None,
              workers: int = 1, resume: bool = False, force: bool = False, executor: str = "local",
-             address: str | None = None) -> dict:
+             address: str | None = None, shards: Path | None = None, shard_size: str | None = None) -> dict:
     out, sizes = Path(out), scaled_sizes(spec, scale)
     check_space(out, sum(sizes.values()), spec.duration, spec.sr, copies=len(spec.snrs), force=force)
     bank, job = start_job("remix", spec, out, seed, scale, soundbank, workers, resume, spec.classes, executor,
-                          address)
+                          address, shards, shard_size)
     classes = spec.classes or bank.labels
     for s in sizes:
         if bank.backgrounds(s).empty or not any(len(bank.foregrounds(s, c)) for c in classes):
@@ -190,7 +190,8 @@ def write_outputs(out: Path, spec: RemixSpec, rows: pd.DataFrame, classes: list[
 @click.option("--snr", "snrs", default=None, help=f"Comma-separated SNRs in dB (default {spec_default('remix', 'snrs')}).")
 @click.option("--sr", type=int, default=None, help=f"Sample rate (default {spec_default('remix', 'sr')}).")
 @click.option("--classes", default=None, help="Comma-separated subset of the bank's classes (default: all).")
-def remix_cmd(out, scale, seed, soundbank, spec_path, workers, force, executor, address, resume, snrs, sr, classes):
+def remix_cmd(out, scale, seed, soundbank, spec_path, workers, force, executor, address, shards, shard_size, resume,
+              snrs, sr, classes):
     try:
         snr_list = [float(s) for s in snrs.split(",")] if snrs else None
     except ValueError:
@@ -198,5 +199,6 @@ def remix_cmd(out, scale, seed, soundbank, spec_path, workers, force, executor, 
     over = {"snrs": snr_list, "sr": sr, "classes": [c.strip() for c in classes.split(",")] if classes else None}
     spec = load_generator_spec(RemixSpec, "remix", spec_path, over,
                                {"snrs": "--snr", "sr": "--sr", "classes": "--classes"})
-    man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume, force, executor, address)
+    man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume, force, executor, address,
+                   shards, shard_size)
     click.echo(f"{out}: {len(man['files'])} files, spec sha256 {man['spec_sha256'][:12]}")

@@ -100,7 +100,7 @@ class Job:
 
     def __init__(self, out: str | os.PathLike, kind: str, spec: dict, spec_sha256: str, seed: int,
                  resume: bool = False, workers: int = 1, provenance: dict | None = None, executor: str = "local",
-                 address: str | None = None):
+                 address: str | None = None, shards: str | os.PathLike | None = None, shard_size: str | None = None):
         self.out = Path(out)
         self.kind, self.spec, self.spec_sha256, self.seed = kind, spec, spec_sha256, seed
         self.workers = max(1, int(workers))
@@ -108,6 +108,13 @@ class Job:
         if executor not in ("local", "ray"):
             raise SedkitError(f"unknown executor {executor!r}; expected local or ray")
         self.executor, self.address = executor, address
+        self.shards, self.shard_size = shards, shard_size  # stream the clips into WebDataset shards (synth/export/stream.py)
+        if shards is not None:  # a bad --shards / --shard-size is refused before anything is written
+            from sedkit.synth.export import DEFAULT_SHARD, parse_shard_size
+            from sedkit.synth.export.stream import check_shards_dir
+
+            check_shards_dir(self.out, shards)
+            parse_shard_size(shard_size or DEFAULT_SHARD)
         self.state = self.out / STATE_DIR
         self.journal_path = self.state / "journal.jsonl"
         self.done: dict[str, dict] = {}
@@ -149,13 +156,39 @@ class Job:
                 done[key] = rec
         return done
 
+    def _stream(self, items: list[Item]):
+        """The shard stream of the dataset's clips (``--shards``), or None."""
+        if self.shards is None:
+            return None
+        from sedkit.synth.export import DEFAULT_SHARD, parse_shard_size
+        from sedkit.synth.export.stream import ShardStream
+
+        stream = ShardStream(self.out, self.shards, *parse_shard_size(self.shard_size or DEFAULT_SHARD))
+        stream.start(items)
+        stream.advance(self.done)
+        return stream
+
     def run(self, make: Callable, ctx: Any, items: list[Item], desc: str = "items", chunk: int = 4,
-            meanwhile: Callable[[], None] | None = None) -> dict[str, dict]:
+            meanwhile: Callable[[], None] | None = None, stream: bool = False) -> dict[str, dict]:
         """Make every item not already done; returns {item.key: {"files": {rel: sha}, "meta": ...}}.
 
         ``meanwhile``: work of this process with no data dependency on the items (e.g. importing what the card
         needs), run in a thread while the pool works (started after the workers are forked, joined before the
-        return), after the manifest's package versions; without a local pool it is not run."""
+        return), after the manifest's package versions; without a local pool it is not run. ``stream``: these are
+        the dataset's clips, streamed into the job's shards (if it has ``shards``) as they are made."""
+        shard_stream = self._stream(items) if stream else None
+        try:
+            out = self._run(make, ctx, items, desc, chunk, meanwhile, shard_stream)
+        except BaseException as e:
+            if shard_stream is not None:
+                shard_stream.writer.__exit__(type(e), e, e.__traceback__)  # no half-written shard left
+            raise
+        if shard_stream is not None:
+            shard_stream.close()
+        return out
+
+    def _run(self, make: Callable, ctx: Any, items: list[Item], desc: str, chunk: int,
+             meanwhile: Callable[[], None] | None, shard_stream) -> dict[str, dict]:
         todo = [it for it in items if it.key not in self.done]
         chunk = chunk_size(len(todo), self.workers, chunk)
         chunks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
@@ -168,6 +201,8 @@ class Job:
                     journal.write(json.dumps([key, rec], sort_keys=True) + "\n")
                 journal.flush()
                 bar.update(len(results))
+                if shard_stream is not None:
+                    shard_stream.advance(self.done)
 
             if self.executor == "ray" and chunks:
                 for res in _ray_chunks(make, ctx, chunks, self.address, self.workers):

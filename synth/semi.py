@@ -104,11 +104,11 @@ def make_probe(ctx: Ctx, item: Item) -> dict:
 
 def generate(spec: SemiSpec, out: str | Path, seed: int = 0, scale: str = "paper", soundbank=None,
              workers: int = 1, resume: bool = False, force: bool = False, executor: str = "local",
-             address: str | None = None) -> dict:
+             address: str | None = None, shards: Path | None = None, shard_size: str | None = None) -> dict:
     out, sizes = Path(out), scaled_sizes(spec, scale)  # + "probes"
     check_space(out, sum(n for s, n in sizes.items() if s != "probes"), spec.scene.duration, spec.sr, force=force)
     bank, job = start_job("semi", spec, out, seed, scale, soundbank, workers, resume, executor=executor,
-                          address=address)
+                          address=address, shards=shards, shard_size=shard_size)
     banks = {"source": bank, "target": bank}
     if spec.gap > 0:
         banks["target"] = build_target_bank(job, bank, out, spec.sr, spec.gap, seed)
@@ -186,9 +186,10 @@ def write_outputs(out: Path, spec: SemiSpec, rows: pd.DataFrame, probes: pd.Data
 @click.option("--gap", type=float, default=None,
               help=f"Domain gap 0 (identical domains) .. 3 (strong); default {spec_default('semi', 'gap')}.")
 @click.option("--sr", type=int, default=None, help=f"Sample rate (default {spec_default('semi', 'sr')}).")
-def semi_cmd(out, scale, seed, soundbank, spec_path, workers, force, executor, address, resume, gap, sr):
+def semi_cmd(out, scale, seed, soundbank, spec_path, workers, force, executor, address, shards, shard_size, resume, gap, sr):
     spec = load_generator_spec(SemiSpec, "semi", spec_path, {"gap": gap, "sr": sr}, {"gap": "--gap", "sr": "--sr"})
-    man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume, force, executor, address)
+    man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume, force, executor, address,
+                   shards, shard_size)
     g = man["domain_gap"]
     click.echo(f"{out}: {len(man['files'])} files, spec sha256 {man['spec_sha256'][:12]}, domain gap {g['gap']:g}: "
                f"{g['statistic']} = {g['value']:.3f}")

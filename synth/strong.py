@@ -87,7 +87,7 @@ def write_labels(base: Path, split: str, rows: pd.DataFrame, duration: float, ki
 
 def generate(spec: StrongSpec, out: str | Path, seed: int = 0, scale: str = "paper", soundbank=None,
              workers: int = 1, resume: bool = False, force: bool = False, executor: str = "local",
-             address: str | None = None) -> dict:
+             address: str | None = None, shards: Path | None = None, shard_size: str | None = None) -> dict:
     from sedkit.synth.card import warnings_section, write_card
     from sedkit.synth.contract import write_classes
     from sedkit.synth.event_card import event_card
@@ -95,7 +95,7 @@ def generate(spec: StrongSpec, out: str | Path, seed: int = 0, scale: str = "pap
     out, sizes = Path(out), scaled_sizes(spec, scale)
     check_space(out, sum(sizes.values()), spec.scene.duration, spec.sr, force=force)
     bank, job = start_job("strong", spec, out, seed, scale, soundbank, workers, resume, executor=executor,
-                          address=address)
+                          address=address, shards=shards, shard_size=shard_size)
     view = ScaperView(bank, out / ".sedkit" / "view", sr=spec.sr)
     pools = {s: Pool.from_bank(bank, s) for s in sizes}
     ctx = Ctx(str(out), spec.scene, spec.sr, seed, str(view.root), bank, pools)
@@ -142,7 +142,8 @@ def recipe_text(sc: SceneSpec, sr: int, scale: str, rows: pd.DataFrame) -> str:
                                                    f"{spec_default('strong', 'scene.time_stretch')}).")
 @click.option("--no-reverb", is_flag=True,
               help=f"No Scaper reverb (default {spec_default('strong', 'scene.reverb')}).")
-def strong_cmd(out, scale, seed, soundbank, spec_path, workers, force, executor, address, resume, sr, n_train, n_validation,
+def strong_cmd(out, scale, seed, soundbank, spec_path, workers, force, executor, address, shards, shard_size, resume,
+               sr, n_train, n_validation,
                polyphony_cap,
                time_stretch, no_reverb):
     counts = "small_counts" if scale == "small" else "counts"
@@ -153,5 +154,6 @@ def strong_cmd(out, scale, seed, soundbank, spec_path, workers, force, executor,
         "scene.polyphony_cap": "--polyphony-cap"})
     if no_reverb:
         spec.scene.reverb = None
-    man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume, force, executor, address)
+    man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume, force, executor, address,
+                   shards, shard_size)
     click.echo(f"{out}: {len(man['files'])} files, spec sha256 {man['spec_sha256'][:12]}")

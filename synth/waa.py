@@ -222,7 +222,7 @@ def make_item(ctx: Ctx, item: Item) -> dict:
 
 def generate(spec: WaaSpec, out: str | Path, seed: int = 0, scale: str = "paper", soundbank=None, workers: int = 1,
              resume: bool = False, kind: str = "waa", force: bool = False, executor: str = "local",
-             address: str | None = None) -> dict:
+             address: str | None = None, shards: Path | None = None, shard_size: str | None = None) -> dict:
     from sedkit.synth.generator import check_space
 
     out = Path(out)
@@ -235,7 +235,7 @@ def generate(spec: WaaSpec, out: str | Path, seed: int = 0, scale: str = "paper"
                 force=force)
     doc = {"spec": resolved(spec), "scale": scale, "soundbank": str(bank.root.name), "classes": classes}
     job = Job(out, kind, doc, spec_hash(doc), seed, resume=resume, workers=workers, provenance=provenance(bank),
-              executor=executor, address=address)
+              executor=executor, address=address, shards=shards, shard_size=shard_size)
     view = ScaperView(bank, out / ".sedkit" / "view", sr=spec.sr)
     import_scaper()  # import once here, so forked workers don't each pay for it
     ctx = Ctx(str(out), spec, seed, bank, str(view.root), classes, sorted({parse_length(s) for s in spec.segments}),
@@ -243,7 +243,7 @@ def generate(spec: WaaSpec, out: str | Path, seed: int = 0, scale: str = "paper"
     items = [Item(s, i) for s in SPLITS for i in range(counts[s])]
     from sedkit.synth.card import warm_up
 
-    results = job.run(make_item, ctx, items, desc=f"synth {kind}", meanwhile=warm_up)
+    results = job.run(make_item, ctx, items, desc=f"synth {kind}", meanwhile=warm_up, stream=True)
     rows = pd.DataFrame([{"split": it.split, **results[it.key]["meta"]} for it in items])
     # the card's figures and the metadata TSVs, side by side in two processes with --workers > 1
     write_waa_card(out, spec, rows, classes, ctx.segments, job.spec_sha256, seed, kind, scale,
@@ -357,7 +357,7 @@ def _waa_options(kind: str):
 
 
 def _run(kind, out, segment, sr, scale, seed, soundbank, spec_path, pitch_shift, workers, resume, event_duration,
-         force=False, executor="local", address=None):
+         force=False, executor="local", address=None, shards=None, shard_size=None):
     from sedkit.synth.generator import default_workers
 
     segs = [s.strip() for s in segment.split(",")] if segment is not None else None
@@ -366,7 +366,8 @@ def _run(kind, out, segment, sr, scale, seed, soundbank, spec_path, pitch_shift,
     spec = load_spec(WaaSpec, spec_path or builtin_spec_path("waa"), over,
                      flags={"segments": "--segment", "sr": "--sr", "pitch_shift": "--pitch-shift"})
     out = out or Path(f"{kind}_{'_'.join(length_name(parse_length(s)) for s in spec.segments)}")
-    man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume, kind, force, executor, address)
+    man = generate(spec, out, seed, scale, soundbank, default_workers(workers), resume, kind, force, executor, address,
+                   shards, shard_size)
     click.echo(f"{out}: {len(man['files'])} files, spec sha256 {man['spec_sha256'][:12]}")
 
 
