@@ -5,6 +5,7 @@ Generators collect their figures with these helpers and call :func:`write_card`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import traceback
@@ -28,17 +29,29 @@ def figure(nrows: int = 1, ncols: int = 1, *, figsize=None, layout=None, **subpl
     return fig, fig.subplots(nrows, ncols, **subplots)
 
 
+@functools.lru_cache(maxsize=1)
+def blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries, made once (listing them costs ~6 ms a time); None without
+    threadpoolctl. :func:`warm_up` makes it while the workers mix, after the imports that load BLAS."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # scikit-learn's dependency; without it, BLAS keeps its threads
+        return None
+    import scipy.linalg  # noqa: F401  (scipy's own BLAS, which the kernel density uses, is loaded by now)
+
+    return ThreadpoolController()
+
+
 @contextlib.contextmanager
 def one_blas_thread():
     """BLAS on one thread inside the block. scipy's kernel density makes tiny BLAS calls (a triangular solve per
     curve) that cost milliseconds each when OpenBLAS wakes its threads on a busy machine, and microseconds on one
     thread; the numbers are the same (each point is solved on its own)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # scikit-learn's dependency; without it, BLAS keeps its threads
+    ctl = blas_controller()
+    if ctl is None:
         yield
         return
-    with threadpool_limits(1, user_api="blas"):
+    with ctl.limit(limits=1, user_api="blas"):
         yield
 
 
@@ -54,6 +67,7 @@ def warm_up() -> None:
         font_manager.get_font(font_manager.findfont(font_manager.FontProperties()))
     except ImportError:  # the card reports it when it draws
         pass
+    blas_controller()
 
 
 Calls = list[tuple[Callable, tuple, dict]]  # (function, args, kwargs)
