@@ -1,4 +1,4 @@
-"""Training throughput: the quick WAA classifier (10 s clips) and the quick CRNN, trained from the feature cache
+"""Throughput of training: the quick WAA classifier (10 s clips) and the quick CRNN, trained from the feature cache
 and from the audio (the path before the training engine: front end recomputed in every epoch), same model, same
 data, same run.
 
