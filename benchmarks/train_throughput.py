@@ -86,7 +86,7 @@ def main(argv=None):
     ap.add_argument("--augm", action="store_true", help="also the CRNN with data.augment (mixing on the GPU on CUDA)")
     a = ap.parse_args(argv)
     from sedkit.baselines.data.loaders import ClipDataset  # noqa: F401  (imports torch before timing)
-    from sedkit.synth.builtin import cache_root
+    from sedkit.synth.io import cache_root
     from sedkit.synth.devices import resolve_device
 
     dev = resolve_device(a.device)

@@ -19,6 +19,10 @@ from sedkit.synth.io import atomic_path, atomic_write_text
 from sedkit.synth.workers import keep_freed_memory
 
 
+TITLE_Y = 1.0  # titles sit on the axes' top edge: where matplotlib's automatic placement puts them when nothing is
+# drawn above the axes (true of every card figure), without that placement's extent search (~10 ms a figure)
+
+
 def figure(nrows: int = 1, ncols: int = 1, *, figsize=None, layout=None, **subplots):
     """``(fig, axes)`` like ``pyplot.subplots``, for figures written to files: the figure is not registered with
     pyplot, so no backend is chosen or changed (nothing global; a notebook's backend stays as it is), nothing needs
@@ -103,9 +107,10 @@ def side_by_side(mine: Calls, theirs: Calls, fork: bool = True) -> None:
 
 
 def save_fig(fig, path: str | os.PathLike) -> Path:
-    """Save a figure atomically. Metadata is stripped so that PNGs are byte-reproducible."""
+    """Save a figure atomically. Metadata is stripped so that PNGs are byte-reproducible; fast compression."""
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight", metadata={"Software": None})
+        fig.savefig(tmp, dpi=100, bbox_inches="tight", metadata={"Software": None},
+                    pil_kwargs={"compress_level": 1})  # ~1.15x the bytes of the default level 6, under half its time
     return Path(path)
 
 
@@ -137,7 +142,7 @@ def hist_png(path, values, title: str, xlabel: str, bins=30, groups: dict[str, n
         ax.legend(fontsize=8)
     else:
         ax.hist(np.asarray(values, dtype=float), bins=bin_edges(values, bins), color="tab:blue", edgecolor="white")
-    ax.set_title(title)
+    ax.set_title(title, y=TITLE_Y)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("count")
     return save_fig(fig, path)
@@ -148,7 +153,7 @@ def bars_png(path, counts: pd.Series | dict, title: str, ylabel: str = "count") 
     fig, ax = figure(figsize=(max(6, 0.5 * len(s)), 3.5))
     ax.bar(range(len(s)), s.values, color="tab:blue")
     ax.set_xticks(range(len(s)), [str(i) for i in s.index], rotation=45, ha="right", fontsize=8)
-    ax.set_title(title)
+    ax.set_title(title, y=TITLE_Y)
     ax.set_ylabel(ylabel)
     return save_fig(fig, path)
 
@@ -166,10 +171,10 @@ def density_png(path, samples: dict[str, np.ndarray], title: str, xlabel: str, s
                   if len(v) >= 2 and np.ptp(v) != 0}
     for name, y in curves.items():
         ax.plot(grid, y, (styles or {}).get(name, "-"), label=name)
-    ax.set_title(title)
+    ax.set_title(title, y=TITLE_Y)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2, loc="upper right")  # where the curves' long tails run low; "best" costs ~13 ms
     return save_fig(fig, path)
 
 
@@ -197,7 +202,7 @@ def spectrogram_png(path, x: np.ndarray, sr: int, events: list[tuple[float, floa
         ax.text(on, y + 1.2, lab, color="white", fontsize=8)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("mel band")
-    ax.set_title(title)
+    ax.set_title(title, y=TITLE_Y)
     return save_fig(fig, path)
 
 

@@ -126,7 +126,7 @@ def gap_report(rows: pd.DataFrame, probes: pd.DataFrame, source_splits: list[str
 
 
 def spectra_png(path: Path, rows: pd.DataFrame, source_splits: list[str], target_splits: list[str], title: str):
-    from sedkit.synth.card import figure, save_fig
+    from sedkit.synth.card import TITLE_Y, figure, save_fig
 
     have = rows[rows.logmel.map(lambda v: v is not None)]
     fig, ax = figure(figsize=(7, 3.5))
@@ -137,6 +137,6 @@ def spectra_png(path: Path, rows: pd.DataFrame, source_splits: list[str], target
             ax.plot(np.stack(v).mean(axis=0), style, label=name)
     ax.set_xlabel("mel band")
     ax.set_ylabel("mean log-mel (dB)")
-    ax.set_title(title)
+    ax.set_title(title, y=TITLE_Y)
     ax.legend(fontsize=8)
     return save_fig(fig, path)

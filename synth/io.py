@@ -1,7 +1,8 @@
 """File-system primitives shared by every writer in sedkit.
 
 - every file is written to a temporary name in its final folder, then renamed (atomic on POSIX), with the
-  permissions the umask gives a new file (``mkstemp`` alone would leave it readable by its owner only);
+  permissions the umask gives a new file (created with mode 0666, which the kernel masks; ``mkstemp`` would
+  leave it readable by its owner only);
 - every path a command writes is resolved against its output root and refused if it escapes it;
 - sha256 of files, streamed.
 """
@@ -9,15 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
 from sedkit import SedkitError
+
+
+def cache_root() -> Path:
+    """The sedkit cache: ``$SEDKIT_CACHE`` if set, else ``~/.cache/sedkit``."""
+    env = os.environ.get("SEDKIT_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "sedkit"
 
 
 def safe_join(root: str | os.PathLike, rel: str | os.PathLike) -> Path:
@@ -54,19 +61,33 @@ def honour_umask(path: str | os.PathLike, folder: bool = False) -> None:
     os.chmod(path, (0o777 if folder else 0o666) & ~current_umask())
 
 
+_TEMP_SERIAL = itertools.count()  # per process; the pid in the name keeps forked workers apart
+
+
+def _new_temp(path: Path) -> Path:
+    """A new empty file beside ``path``, ``.<stem>.<pid>-<n>.tmp<suffix>``, created exclusively with mode 0666: the
+    kernel applies the umask, as to any new file (no umask lookup, no chmod). A name left by a killed process
+    whose pid came back is skipped. The folder is made on first need."""
+    while True:
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}-{next(_TEMP_SERIAL)}.tmp{path.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it onto ``path``, on error delete it.
+    """Yield a temporary path beside ``path`` (an empty file, readable as the umask allows); on success rename it
+    onto ``path``, on error delete it.
 
     Use it with writers that want a file name (soundfile, scaper, matplotlib).
     The temporary name keeps the suffix so that format detection by extension still works.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp_p = Path(tmp)
-    honour_umask(tmp_p)
+    tmp_p = _new_temp(Path(path))
     try:
         yield tmp_p
         os.replace(tmp_p, path)

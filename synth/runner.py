@@ -239,7 +239,7 @@ class Job:
 
     def finish(self) -> dict:
         """Write manifest.json over every file in ``out`` and rewrite the journal in a canonical order. The
-        resampled copies of the bank the run mixed from (``.sedkit/view*``, ``.sedkit/target``) are removed
+        views of the bank the run mixed from (``.sedkit/view*``, ``.sedkit/target``: links and converted copies) are removed
         (``SEDKIT_KEEP_VIEW=1`` keeps them; a later ``--resume`` rebuilds them when it needs them)."""
         if not os.environ.get("SEDKIT_KEEP_VIEW"):
             for d in [*self.state.glob("view*"), self.state / "target"]:

@@ -36,8 +36,10 @@ class ScaperView:
     """View of ``bank`` under ``root``: ``root/{foreground,background}/<label>/<flattened path>``.
 
     Files are symbolic links into the bank. With ``sr``, files at another rate or with several channels are
-    instead materialized on first use as mono float WAVs resampled to ``sr`` (soxr, deterministic): Scaper then
-    mixes without resampling every source for every clip, which halves its mixing time.
+    instead converted on first use to mono float WAVs at ``sr`` (soxr, deterministic): Scaper then mixes without
+    resampling every source for every clip, which halves its mixing time. The converted copies live in the sedkit
+    cache (:mod:`sedkit.synth.soundbank.converted`), shared by every later run at that rate, and the view links to
+    them; where the cache cannot be written, the view holds its own copies.
     """
 
     def __init__(self, bank: Soundbank, root: str | os.PathLike, build: bool = True, sr: int | None = None):
@@ -47,8 +49,13 @@ class ScaperView:
         self.fg_path = self.root / "foreground"
         self.bg_path = self.root / "background"
         self._convert = frozenset() if sr is None else bank.to_convert(sr)
-        if build and self._convert:
+        self._cache = None
+        if self._convert:
             import soxr  # noqa: F401  (imported once here: forked workers inherit it for the resampling)
+
+            from sedkit.synth.soundbank.converted import cache_folder
+
+            self._cache = cache_folder(sr)
         folders: set[tuple[str, str]] = set()
         for r in (bank.index.itertuples(index=False) if build else ()):
             if (r.role, r.label) not in folders:  # every label folder, for Scaper, even if all its files convert
@@ -67,10 +74,17 @@ class ScaperView:
     def path(self, role: str, label: str, rel: str) -> str:
         p = self.root / role / label / _flat(rel)
         if rel in self._convert and not p.is_file():
-            from sedkit.synth.audio import read, write
+            from sedkit.synth.soundbank.converted import convert, converted
 
-            x, _ = read(self.bank.abspath(rel), sr=self.sr, mono=True)
-            write(p, x, self.sr, subtype="FLOAT")
+            if p.is_symlink():  # its cached copy was removed meanwhile
+                p.unlink(missing_ok=True)
+            if self._cache is None:
+                convert(self.bank.abspath(rel), p, self.sr)
+            else:
+                try:
+                    os.symlink(converted(self.bank.abspath(rel), self.sr, self._cache), p)
+                except FileExistsError:  # another worker linked it
+                    pass
         return str(p)
 
 

@@ -1,5 +1,6 @@
 """WAA and 200 ms sets on a tiny generated bank, with the real Scaper."""
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -208,8 +209,8 @@ def test_class_without_foreground_in_split_is_error(tmp_path, tiny_bank):
 
 
 def test_resampled_view_regenerates_identically(tmp_path, monkeypatch):
-    """A bank at another rate is resampled once per source; the JAMS still regenerates the clip. The resampled
-    copy is kept only with SEDKIT_KEEP_VIEW=1."""
+    """A bank at another rate is resampled once per source, into the sedkit cache that the view links to; the JAMS
+    still regenerates the clip. The view is kept only with SEDKIT_KEEP_VIEW=1."""
     from conftest import make_tiny_bank
 
     monkeypatch.setenv("SEDKIT_KEEP_VIEW", "1")
@@ -218,7 +219,8 @@ def test_resampled_view_regenerates_identically(tmp_path, monkeypatch):
     r = CliRunner().invoke(root, ["synth", "waa", "--scale", "small", "--soundbank", str(bank), "--out", str(out),
                                   "--sr", "16000", "--segment", "1s", "--workers", "1"])
     assert r.exit_code == 0, r.output
-    assert any(p.is_file() and not p.is_symlink() for p in (out / ".sedkit" / "view").rglob("*.wav"))
+    cache = Path(os.environ["SEDKIT_CACHE"]).resolve() / "converted" / "16000"
+    assert any(p.is_symlink() and p.resolve().parent == cache for p in (out / ".sedkit" / "view").rglob("*.wav"))
     view = ScaperView(load_soundbank(bank), tmp_path / "view2", sr=16000)
     y = regenerate(out / "jams" / "train" / "train_00004.jams", view, tmp_path / "re.wav")
     x, sr = sf.read(out / "audio" / "train" / "train_00004.wav", dtype="float32")

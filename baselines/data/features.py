@@ -58,7 +58,7 @@ def default_feature_cache() -> FeatureCacheSpec:
 def cache_root(spec: FeatureCacheSpec) -> Path:
     if spec.root:
         return Path(spec.root).expanduser()
-    from sedkit.synth.builtin import cache_root as sedkit_cache
+    from sedkit.synth.io import cache_root as sedkit_cache
 
     return sedkit_cache() / "features"
 

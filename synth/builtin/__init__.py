@@ -16,10 +16,10 @@ from pathlib import Path
 
 from sedkit import SedkitError, __version__
 from sedkit.synth.dataset import MANIFEST
-from sedkit.synth.io import honour_umask
+from sedkit.synth.io import cache_root, honour_umask
 from sedkit.synth.soundbank.index import INDEX_NAME
 
-__all__ = ["BUILTIN_NAME", "cache_root", "default_bank", "make_bank"]
+__all__ = ["BUILTIN_NAME", "default_bank", "make_bank"]
 
 
 def __getattr__(name: str):
@@ -33,12 +33,6 @@ def __getattr__(name: str):
 
 
 BUILTIN_NAME = re.compile(r"^builtin-v(?P<version>[^-]+)-s(?P<seed>\d+)-(?P<scale>\w+)$")  # a cached bank's folder
-
-
-def cache_root() -> Path:
-    """``$SEDKIT_CACHE`` if set, else ``~/.cache/sedkit``."""
-    env = os.environ.get("SEDKIT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "sedkit"
 
 
 CODE_FILE = ".sedkit_code"  # the fingerprint of the code that built a cached bank
