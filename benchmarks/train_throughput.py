@@ -10,7 +10,9 @@ the built-in bank into ``--cache`` (a bench cache: ``sedkit bench run --out OUT`
 The models are the suites' small-scale configs. Each is trained twice, ``data.feature_cache.enabled`` off and on,
 the cache starting empty; the feature cache's one-off build is timed apart. Printed per model: epochs per second
 (training + validation, from ``log.csv``), training clips per second, the loader's batches per second beside the
-model's steps per second, and the ratio of epochs per second with the cache to without. On CUDA, with ``--augm``,
+model's steps per second, how an epoch splits into waiting for the loader, training steps and the rest, the ratio of
+epochs per second with the cache to without, and the most any loader could give over the audio path (the cached
+epoch without its loader wait: the model's own work is what is left). On CUDA, with ``--augm``,
 also the quick CRNN with ``data.augment`` mixing on the GPU: mixing rate (clips/s) beside the step rate.
 """
 from __future__ import annotations
@@ -70,7 +72,9 @@ def train_once(model: str, cfg: dict, data: Path, out: Path, cache: bool, cache_
     rows = _log(out)[1:] or _log(out)  # the first epoch warms up (allocations, first audio reads)
     epoch_s = sum(r["time_s"] for r in rows) / len(rows)
     batches = sum(r["batches"] for r in rows) / len(rows)
+    load_s, step_s = (sum(r[k] for r in rows) / len(rows) for k in ("load_s", "step_s"))
     return {"wall_s": wall, "epoch_s": epoch_s, "epochs_per_s": 1.0 / epoch_s,
+            "shares": {"loader": load_s / epoch_s, "steps": step_s / epoch_s, "rest": 1 - (load_s + step_s) / epoch_s},
             "loader_batches_per_s": batches / max(sum(r["load_s"] for r in rows) / len(rows), 1e-9),
             "steps_per_s": batches / max(sum(r["step_s"] for r in rows) / len(rows), 1e-9)}
 
@@ -120,7 +124,14 @@ def main(argv=None):
                     print(f"  {path:38s} {r['epochs_per_s']:7.3f} epochs/s  {clips * r['epochs_per_s']:8.1f} "
                           f"clips/s  loader {r['loader_batches_per_s']:8.1f} batches/s vs steps "
                           f"{r['steps_per_s']:7.1f}/s  (run {r['wall_s']:.1f} s)")
+                    sh = r["shares"]
+                    print(f"  {'':38s} an epoch: waiting for the loader {100 * sh['loader']:4.1f} %, training steps "
+                          f"{100 * sh['steps']:4.1f} %, validation and the rest {100 * sh['rest']:4.1f} %")
                 print(f"  ratio (cache / audio epochs per second): {ratio:.2f}x")
+                free = res[False]["epoch_s"] / (res[True]["epoch_s"] * (1 - res[True]["shares"]["loader"]))
+                print(f"  bound: with a loader that took no time at all, the cached epoch would give {free:.2f}x "
+                      "(what remains is the model's own work: its steps, with the front end's trainable part, "
+                      "and its validation)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     worst = min(ratios) if ratios else None

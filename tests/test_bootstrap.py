@@ -7,8 +7,9 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from sedkit.baselines.evaluation.bootstrap import (ClipData, System, clip_weights, compare, holm, interval,
-                                                   metric_values, point_value, verdict, weighted_ap, weighted_auc)
+                                                   metric_values, point_value, verdict)
 from sedkit.baselines.evaluation.clipdata import sed_clip_data, tagging_clip_data
+from sedkit.baselines.evaluation.scores import weighted_ap, weighted_auc
 from sedkit.baselines.evaluation.sed import clip_counts, event_segment_f1
 from sedkit.baselines.evaluation.tagging import tagging_metrics
 

@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 
 from sedkit import SedkitError
+from sedkit.baselines.evaluation.scores import f1_from_counts, nanmean_rows, weighted_ap, weighted_auc
 
 RESAMPLES = 1000
 PSDS_RESAMPLES = 100  # PSDS re-runs sed_scores_eval per resample
@@ -82,26 +83,13 @@ class ClipData:
                         self.labelled_only, take(self.positives), self.extra)
 
 
-def _f1(tp, fp, fn):
-    den = 2 * tp + fp + fn
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, 2 * tp / np.where(den > 0, den, 1), np.nan)
-
-
-def _nanmean_rows(x: np.ndarray) -> np.ndarray:
-    ok = ~np.isnan(x)
-    n = ok.sum(axis=-1)
-    with np.errstate(invalid="ignore"):
-        return np.where(n > 0, np.where(ok, x, 0.0).sum(axis=-1) / np.maximum(n, 1), np.nan)
-
-
 def counts_metric(d: ClipData, W: np.ndarray) -> np.ndarray:
     """(R,) metric values of a counts system under clip weights ``W`` (R, N)."""
     tot = np.einsum("rn,nck->rck", W, d.counts)  # (R, C, 3)
     tp, fp, fn = tot[..., 0], tot[..., 1], tot[..., 2]
     if d.reduce == "micro":
-        return np.nan_to_num(_f1(tp.sum(-1), fp.sum(-1), fn.sum(-1)), nan=0.0)
-    per = _f1(tp, fp, fn)
+        return np.nan_to_num(f1_from_counts(tp.sum(-1), fp.sum(-1), fn.sum(-1)), nan=0.0)
+    per = f1_from_counts(tp, fp, fn)
     if d.reduce.startswith("class:"):
         k = int(d.reduce.split(":")[1])
         out = per[:, k]
@@ -109,45 +97,8 @@ def counts_metric(d: ClipData, W: np.ndarray) -> np.ndarray:
     if d.labelled_only:  # sklearn's f1_score over the labelled classes, zero_division=0
         labelled = (W @ d.positives) > 0  # (R, C)
         vals = np.where(labelled, np.nan_to_num(per, nan=0.0), np.nan)
-        return _nanmean_rows(vals)
-    return _nanmean_rows(per)
-
-
-def _tie_groups(sorted_scores: np.ndarray) -> np.ndarray:
-    """Start index of each run of equal scores in a sorted vector."""
-    return np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-
-
-def weighted_ap(y: np.ndarray, s: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """Average precision (sklearn's step-wise definition) of one class for each row of weights ``W`` (R, N)."""
-    order = np.argsort(-s, kind="mergesort")
-    ys, ss = y[order].astype(float), s[order]
-    starts = _tie_groups(ss)
-    Wo = W[:, order]
-    tp = np.add.reduceat(Wo * ys, starts, axis=1).cumsum(axis=1)  # (R, G) positives at or above each threshold
-    fp = np.add.reduceat(Wo * (1 - ys), starts, axis=1).cumsum(axis=1)
-    total = tp[:, -1:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(tp + fp > 0, tp / np.where(tp + fp > 0, tp + fp, 1), 0.0)
-        recall = tp / np.where(total > 0, total, 1)
-    d_recall = np.diff(np.concatenate([np.zeros((len(W), 1)), recall], axis=1), axis=1)
-    ap = (d_recall * precision).sum(axis=1)
-    return np.where(total[:, 0] > 0, ap, np.nan)
-
-
-def weighted_auc(y: np.ndarray, s: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """ROC AUC (ties count one half, as sklearn) of one class for each row of weights ``W`` (R, N)."""
-    order = np.argsort(s, kind="mergesort")
-    ys, ss = y[order].astype(float), s[order]
-    starts = _tie_groups(ss)
-    Wo = W[:, order]
-    pos = np.add.reduceat(Wo * ys, starts, axis=1)  # (R, G)
-    neg = np.add.reduceat(Wo * (1 - ys), starts, axis=1)
-    neg_below = np.cumsum(neg, axis=1) - neg
-    num = (pos * (neg_below + 0.5 * neg)).sum(axis=1)
-    den = pos.sum(axis=1) * neg.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+        return nanmean_rows(vals)
+    return nanmean_rows(per)
 
 
 def rank_metric(d: ClipData, W: np.ndarray, chunk: int = 200) -> np.ndarray:
@@ -163,7 +114,7 @@ def rank_metric(d: ClipData, W: np.ndarray, chunk: int = 200) -> np.ndarray:
         f = weighted_ap if kind.startswith("ap") else weighted_auc
         classes = [int(k)] if k else range(C)
         vals = np.stack([f(d.y[:, c], d.scores[:, c], Wc) for c in classes], axis=1)
-        out.append(vals[:, 0] if k else _nanmean_rows(vals))
+        out.append(vals[:, 0] if k else nanmean_rows(vals))
     return np.concatenate(out)
 
 
