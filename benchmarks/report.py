@@ -201,7 +201,8 @@ def companion_md(table, cells: dict[tuple, dict], comp: dict) -> str:
             "under-confident model reads 0 there but not here): mean over seeds [95% interval].\n\n" + "\n".join(head))
 
 
-def suite_md(s: dict, figures: dict[str, str]) -> tuple[str, list[dict]]:
+def suite_md(s: dict, figures: dict[str, str], curves: dict | None = None) -> tuple[str, list[dict]]:
+    from sedkit.benchmarks.convergence import convergence_md
     from sedkit.benchmarks.verdicts import suite_verdicts
 
     spec: SuiteSpec = s["spec"]
@@ -237,6 +238,8 @@ def suite_md(s: dict, figures: dict[str, str]) -> tuple[str, list[dict]]:
         parts.append(f"### Findings ({counts_text(counts)})\n\n"
                      + "\n".join(finding_line(r, digits_of(*spec.cell(f.better[0], f.table)[::2]), s["scale"])
                                   for f, r in zip(spec.findings, results)))
+    if curves:
+        parts.append(convergence_md(curves, figures.get("validation")))
     failed = [c for c in s["cells"] if c["status"] != "ok"]
     if failed:
         reasons = sorted({c["error"] for c in failed if c["error"]})
@@ -247,6 +250,8 @@ def suite_md(s: dict, figures: dict[str, str]) -> tuple[str, list[dict]]:
 
 def render(out: str | Path) -> Path:
     """Write results.csv, results.json, report.md and figures/ under ``out``; returns the report path."""
+    from sedkit.benchmarks.convergence import curves
+    from sedkit.benchmarks.convergence import plot as plot_curves
     from sedkit.benchmarks.plots import plot_table
     from sedkit.benchmarks.runner import git_commit
 
@@ -261,7 +266,12 @@ def render(out: str | Path) -> Path:
                 rel = f"figures/{s['name']}-{t.id}.png"
                 plot_table(out / rel, t, cells)
                 figures[t.id] = rel
-        text, findings = suite_md(s, figures)
+        found = curves(s["cells"])
+        if found:
+            rel = f"figures/{s['name']}-validation.png"
+            plot_curves(out / rel, found, f"{s['name']}: validation curves (mean over seeds; thin: each seed)")
+            figures["validation"] = rel
+        text, findings = suite_md(s, figures, found)
         sections.append(text)
         all_findings += findings
         all_cells += [{"suite": s["name"], **c} for c in s["cells"]]

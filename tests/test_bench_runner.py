@@ -82,7 +82,8 @@ def local_run(tmp_path_factory):
 
 def test_run_writes_report_tables_findings_and_figures(local_run):
     suite, out = local_run
-    for f in ("results.csv", "results.json", "report.md", "figures/tiny-grid.png", "figures/tiny-ap.png"):
+    for f in ("results.csv", "results.json", "report.md", "figures/tiny-grid.png", "figures/tiny-ap.png",
+              "figures/tiny-validation.png"):
         assert (out / f).is_file(), f
     res = json.loads((out / "results.json").read_text())
     cells = [c for c in res["cells"] if c["row"] != "later"]
@@ -106,6 +107,7 @@ def test_run_writes_report_tables_findings_and_figures(local_run):
                if c["mean"] is not None and c["ci_low"] is not None) and any(c["ci_low"] is not None for c in cells)
     assert "Threshold-free companion (map" in report and "Findings:" in report
     assert "Wall time:" in report and res["meta"]["suites"]["tiny"]["wall_s"] > 0
+    assert "### Validation curves (" in report and "![Validation curves](figures/tiny-validation.png)" in report
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
     for col in ("mean", "std", "n_seeds", "wall_s", "device", "git_commit"):
         assert col in header
