@@ -145,6 +145,8 @@ def train(model: str, data: str | Path, out: str | Path, *, config: str | Path |
                      entry.seed, entry.select_metric, entry.patience, resume=resume)
         summary = tr.fit()
         tr.load_best()
+        if entry.decide:
+            registry.import_target(entry.decide)(entry, data, out)
         results = {}
         for split in [entry.val_split, *entry.eval_splits]:
             m = _evaluate_split(entry, data, split, out)
@@ -181,6 +183,9 @@ def load_run(run: str | Path, data: str | Path, *, checkpoint: Literal["best", "
                           f"{info['classes']}")
     ck = load_checkpoint(run / f"{checkpoint}.pt", map_location=dev)
     entry.strategy.load_state_dict(ck["strategy"], optimizers=False)
+    decision = run / "decision.json"  # what the training decided on its validation split (a threshold)
+    if entry.decide and decision.is_file():
+        entry.options["threshold"] = float(json.loads(decision.read_text())["threshold"])
     return LoadedRun(run, info, entry, dev)
 
 
@@ -209,7 +214,7 @@ def evaluate(run: str | Path, data: str | Path, split: str = "eval", *, postproc
 def _evaluate_scores(folder: Path, data: Path, split: str, echo: Echo) -> dict:
     from sedkit.baselines.data.folder import DataDir
     from sedkit.baselines.evaluation.predictions import read_clip_scores
-    from sedkit.baselines.evaluation.tagging import tagging_metrics
+    from sedkit.baselines.evaluation.tagging import read_threshold, tagging_metrics
 
     dd = DataDir(data)
     table = dd.table(split)
@@ -221,7 +226,7 @@ def _evaluate_scores(folder: Path, data: Path, split: str, echo: Echo) -> dict:
                           f"e.g. {missing[0]!r}")
     keep = [k for k, n in enumerate(names) if n in row]
     y = table.targets(dd.classes)[[row[names[k]] for k in keep]]
-    m = json_safe(tagging_metrics(y, scores[keep], dd.classes))
+    m = json_safe(tagging_metrics(y, scores[keep], dd.classes, read_threshold(folder)))
     atomic_write_json(folder / "tagging_metrics.json", m)
     echo(f"{folder} {split}: {summary_line(m)}")
     return m

@@ -82,6 +82,9 @@ class ModelEntry:
     eval_splits: list[str] = field(default_factory=list)
     pre_stages: list[Stage] = field(default_factory=list)
     options: dict = field(default_factory=dict)  # model-specific extras for its evaluate function
+    # "module:function"; f(entry, data_dir, run_dir) after training, before the evaluations: decisions made on
+    # the validation split (a tagging model's threshold) that it writes to <run_dir>/decision.json
+    decide: str | None = None
 
 
 def import_target(target: str):

@@ -79,7 +79,7 @@ def reversed_reason(res: dict, scale: str | None) -> str:
     """Why a finding may come out reversed: the evidence at hand, in words."""
     comp = res.get("companion") or {}
     if comp.get("verdict") in ("holds", "inconclusive"):
-        return (f"the threshold-free {comp['metric']} is {comp['verdict']}: the reversal comes from the 0.5 decision "
+        return (f"the threshold-free {comp['metric']} is {comp['verdict']}: the reversal comes from the decision "
                 "threshold, not from the ranking of the scores")
     if scale == "small":
         return ("small scale: tiny networks trained for a few epochs on small synthetic sets, far from the regime "
@@ -197,8 +197,9 @@ def companion_md(table, cells: dict[tuple, dict], comp: dict) -> str:
             row.append(f"{fmt(st.point, 3)} [{fmt(st.ci[0], 3)}, {fmt(st.ci[1], 3)}]" if st else "–")
         lab = r.label if isinstance(r.label, str) else " / ".join(r.label)
         head.append("| " + " | ".join([lab] + row) + " |")
-    return (f"Threshold-free companion ({', '.join(names)}; the F-measure above thresholds at 0.5, so an "
-            "under-confident model reads 0 there but not here): mean over seeds [95% interval].\n\n" + "\n".join(head))
+    return (f"Threshold-free companion ({', '.join(names)}; the F-measure above thresholds its scores (a tagging "
+            "model at the threshold picked on its validation split, a SED model at 0.5), this one ranks them): mean "
+            "over seeds [95% interval].\n\n" + "\n".join(head))
 
 
 def suite_md(s: dict, figures: dict[str, str], curves: dict | None = None) -> tuple[str, list[dict]]:

@@ -231,6 +231,23 @@ def test_eval_compare_on_real_runs(two_runs):
     assert r.exit_code == 2 and "sedkit: error: metric 'nope'" in r.stderr
 
 
+def test_a_trained_tagging_model_is_scored_at_the_threshold_picked_on_validation(two_runs, tmp_path):
+    from sedkit.baselines.api import evaluate
+    from sedkit.baselines.evaluation.clipdata import clip_data
+
+    data, (a, _) = two_runs
+    decision = json.loads((a / "decision.json").read_text())
+    t = decision["threshold"]
+    assert decision["picked_on"] == "validation" and 0 < t < 1
+    m = json.loads((a / "metrics.json").read_text())["eval"]
+    assert m["threshold"] == t and "f1_macro_at_0.5" in m
+    assert json.loads((a / "predictions" / "eval" / "decision.json").read_text()) == {"threshold": t}
+    assert point_value(clip_data(a / "predictions" / "eval", data, "eval", "f1_macro")) == \
+        pytest.approx(m["f1_macro"], abs=1e-9)
+    again = evaluate(a, data, "eval", out=tmp_path / "e")  # a rebuilt run keeps its threshold
+    assert again["threshold"] == t and again["f1_macro"] == pytest.approx(m["f1_macro"], abs=1e-9)
+
+
 def test_psds_resamples_rerun_sed_scores_eval_on_the_drawn_clips():
     from sedkit.baselines.evaluation.postprocess import arrays_to_frames
     from sedkit.baselines.evaluation.sed import psds

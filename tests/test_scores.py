@@ -1,12 +1,12 @@
 """Tagging metrics computed with numpy equal sklearn's functions (ties, classes without positives or negatives,
-all-negative predictions)."""
+all-negative predictions); the decision threshold picked on validation."""
 import math
 
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
-from sedkit.baselines.evaluation.tagging import tagging_metrics
+from sedkit.baselines.evaluation.tagging import pick_threshold, tagging_metrics
 
 
 def sklearn_metrics(y, s, threshold=0.5):
@@ -41,3 +41,19 @@ def test_tagging_metrics_equal_sklearn(seed):
         for key, want in (("ap", ref["ap"][k]), ("auc", ref["per_auc"][k]), ("f1", ref["f1"][k])):
             assert (math.isnan(got[key]) and math.isnan(want)) or got[key] == pytest.approx(want, abs=1e-12), (name, key)
 
+
+
+def test_the_picked_threshold_rescues_an_under_confident_model():
+    rng = np.random.default_rng(0)
+    y = (rng.random((60, 4)) < 0.3).astype(float)
+    s = 0.05 + 0.2 * y + 0.05 * rng.random((60, 4))  # perfectly ranked, every score below 0.31
+    t = pick_threshold(y, s)
+    assert 0.1 < t <= 0.25
+    assert tagging_metrics(y, s, list("abcd"), t)["f1_macro"] == 1.0
+    assert tagging_metrics(y, s, list("abcd"))["f1_macro"] == 0.0  # at 0.5 it detects nothing
+
+
+def test_the_picked_threshold_stays_at_one_half_without_evidence():
+    assert pick_threshold(np.zeros((5, 2)), np.random.default_rng(1).random((5, 2))) == 0.5
+    y = np.array([[1.0], [0.0]])
+    assert pick_threshold(y, np.array([[0.9], [0.1]])) == 0.5  # every threshold in (0.1, 0.9] is perfect: 0.5 is one

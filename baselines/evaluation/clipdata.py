@@ -6,7 +6,8 @@ evaluation, see :mod:`~sedkit.baselines.evaluation.predictions`) plus the data d
 in ``metrics.json``:
 
 - tagging (``clip_scores.tsv``): ``f1_macro``, ``f1_micro``, ``map`` / ``macro_p``, ``micro_p``, ``auc``,
-  ``per_class.<class>.f1|ap|auc``;
+  ``per_class.<class>.f1|ap|auc``; F-measures at the threshold the split was scored at (its ``decision.json``,
+  else 0.5);
 - SED (``frame_scores/``): ``event_f1``, ``segment_f1``, ``psds1``, ``psds2``,
   ``per_class.<class>.event_f1|segment_f1``; the frames are post-processed again exactly as ``sedkit eval`` did
   (``none``, ``median`` or ``hmm`` with the tuned ``hmm_params.json``), so the values on all clips equal the
@@ -117,6 +118,7 @@ def clip_data(pred_dir: str | Path, data_dir: str | Path, split: str, metric: st
     the run folder around ``pred_dir``."""
     from sedkit.baselines.data.folder import DataDir
     from sedkit.baselines.evaluation.predictions import audio_id, read_clip_scores
+    from sedkit.baselines.evaluation.tagging import read_threshold
 
     pred_dir, data = Path(pred_dir), DataDir(data_dir)
     table = data.table(split)
@@ -129,7 +131,7 @@ def clip_data(pred_dir: str | Path, data_dir: str | Path, split: str, metric: st
         if unknown:
             raise SedkitError(f"{pred_dir}: clips not in split {split!r} of {data_dir}: {unknown[:3]}")
         y = np.array([[c in labels[n] for c in classes] for n in names], dtype=float)
-        return tagging_clip_data(metric, [audio_id(n) for n in names], y, scores, classes)
+        return tagging_clip_data(metric, [audio_id(n) for n in names], y, scores, classes, read_threshold(pred_dir))
     return _sed(pred_dir, table, classes, metric, postprocess, config if config is not None else _run_config(pred_dir))
 
 

@@ -8,7 +8,7 @@
   stopping on the centroid metric, eq. 5), then G is trained on the frozen embeddings (F-measure). The frozen
   embeddings are cached by clip content, so G's epochs run E once per clip (the cache is dropped whenever a
   tensor of E or of the front-end changes, e.g. when a checkpoint is loaded).
-Evaluation: tagging F-measure (macro, threshold 0.5) and the other tagging metrics.
+Evaluation: tagging F-measure (macro, at the threshold picked on validation) and the other tagging metrics.
 """
 from __future__ import annotations
 
