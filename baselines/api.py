@@ -142,7 +142,7 @@ def train(model: str, data: str | Path, out: str | Path, *, config: str | Path |
                                               "sedkit": __version__, "device": str(dev)})
         _run_stages(entry, out, dev, resume)
         tr = Trainer(entry.strategy, entry.train_loader, entry.val_loader, out, entry.epochs, dev, entry.amp,
-                     entry.seed, entry.select_metric, entry.patience, resume=resume)
+                     entry.seed, entry.select_metric, entry.patience, resume=resume, lr_schedule=entry.lr_schedule)
         summary = tr.fit()
         tr.load_best()
         if entry.decide:

@@ -77,6 +77,7 @@ class ModelEntry:
     epochs: int = 1
     patience: int | None = None
     amp: bool = False
+    lr_schedule: str = "constant"  # trainer.TrainSpec.lr_schedule
     seed: int = 0
     val_split: str = "validation"
     eval_splits: list[str] = field(default_factory=list)

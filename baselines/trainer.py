@@ -45,6 +45,16 @@ class TrainSpec(Spec):
     patience: int | None = Field(ge=1)  # epochs without improvement of the selection metric; None = never stop early
     seed: int = Field(ge=0)
     amp: bool = False  # bfloat16 autocast, CUDA only
+    # learning rate over the epochs: constant, or cosine (from lr at the first epoch down towards 0 at the last,
+    # so the validation curve settles at the end)
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+
+
+def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
+    """The learning-rate multiplier of ``epoch`` (0-based) of ``epochs`` under ``schedule``."""
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * epoch / max(epochs, 1)))
+    return 1.0
 
 
 @contextlib.contextmanager
@@ -107,7 +117,8 @@ def loader_generators(loader) -> list[torch.Generator]:
 class Trainer:
     def __init__(self, strategy: Strategy, train_loader, val_loader, out_dir: str | Path, epochs: int,
                  device: torch.device | str = "cpu", amp: bool = False, seed: int = 0, select_metric=None,
-                 patience: int | None = None, resume: bool = False, tensorboard: bool = True):
+                 patience: int | None = None, resume: bool = False, tensorboard: bool = True,
+                 lr_schedule: str = "constant"):
         self.strategy = strategy
         self.train_loader, self.val_loader = train_loader, val_loader
         self.out_dir = Path(out_dir)
@@ -117,6 +128,7 @@ class Trainer:
         self.seed = seed
         self.select_metric = select_metric
         self.tensorboard = tensorboard
+        self.lr_schedule = lr_schedule
 
     # ---- checkpoints
     def _rng_state(self) -> dict:
@@ -183,6 +195,8 @@ class Trainer:
                 break
             t0 = time.perf_counter()
             self.strategy.on_epoch_start(epoch)
+            if self.lr_schedule != "constant":
+                self.strategy.set_lr_factor(lr_factor(self.lr_schedule, epoch, self.epochs))
             ds = getattr(self.train_loader, "dataset", None)
             if hasattr(ds, "set_epoch"):  # datasets that draw anew each epoch (online mixing)
                 ds.set_epoch(epoch)

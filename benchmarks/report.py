@@ -75,8 +75,22 @@ def _p(v: float | None) -> str:
     return "–" if v is None or not math.isfinite(v) else (f"{v:.3f}" if v >= 0.001 else "<0.001")
 
 
-def reversed_reason(res: dict, scale: str | None) -> str:
-    """Why a finding may come out reversed: the evidence at hand, in words."""
+SCALE_TEXT = {  # the report's header, per scale of its suites
+    "small": (" **Small scale** (small datasets, small networks, a few epochs on CPU) checks that every suite runs end "
+              "to end; its figures are far from the papers', and most findings are expected to be inconclusive. "
+              "Deciding them needs `--scale medium` (about an hour on 2 CPU cores) or `--scale paper` (the papers' "
+              "sizes, meant for a GPU)."),
+    "medium": (" **Medium scale** (datasets and networks sized on CPU so that the headline findings get a verdict: "
+               "eval sets of hundreds of clips, training until the validation curves flatten) sits between the smoke "
+               "test and the papers' sizes; figures stay below the papers', orderings are what is compared."),
+}
+
+
+def reversed_reason(res: dict, scale: str | None, because: dict | None = None) -> str:
+    """Why a finding may come out reversed: the reason the suite gives for this scale (``reversed_because``),
+    else the evidence at hand, in words."""
+    if because and scale in because:
+        return because[scale]
     comp = res.get("companion") or {}
     if comp.get("verdict") in ("holds", "inconclusive"):
         return (f"the threshold-free {comp['metric']} is {comp['verdict']}: the reversal comes from the decision "
@@ -87,7 +101,7 @@ def reversed_reason(res: dict, scale: str | None) -> str:
     return "on this data the ordering is reversed; the cells above show where"
 
 
-def finding_line(res: dict, digits: int, scale: str | None = None) -> str:
+def finding_line(res: dict, digits: int, scale: str | None = None, because: dict | None = None) -> str:
     tag = TAGS[res["verdict"]]
     if res["verdict"] == "unknown":
         return f"- {tag} ({res.get('why', 'cells missing')}): {res['claim']}"
@@ -110,7 +124,7 @@ def finding_line(res: dict, digits: int, scale: str | None = None) -> str:
         parts.append(f"threshold-free {comp['metric']}: {comp['verdict']} ({_signed(comp['effect'], 3)} "
                      f"[{_signed(comp['ci'][0], 3)}, {_signed(comp['ci'][1], 3)}])")
     if res["verdict"] == "reversed":
-        parts.append("why: " + reversed_reason(res, scale))
+        parts.append("why: " + reversed_reason(res, scale, because))
     return f"- {tag} ({'; '.join(parts)}): {res['claim']}"
 
 
@@ -217,7 +231,8 @@ def suite_md(s: dict, figures: dict[str, str], curves: dict | None = None) -> tu
     total, cpu = sum(r["wall_s"] for r in runs), sum(r.get("cpu_s", 0.0) for r in runs)
     cut = sum(not r.get("finished", True) for r in runs)
     resumed = f", {cut} of them interrupted and resumed from the cache" if cut else ""
-    description = spec.description.replace("{bank}", s.get("soundbank", "the built-in bank"))
+    description = " ".join(t for t in (spec.description, spec.scales.get(s["scale"], "")) if t)
+    description = description.replace("{bank}", s.get("soundbank", "the built-in bank"))
     parts = [f"## {s['name']}: {spec.title}", f"Paper: {spec.paper}." + (f" {description}" if description else "")
              + f" Soundbank: {s.get('soundbank', 'the built-in bank')}.",
              f"**Wall time: {total:.1f} s** over {len(runs)} run(s){resumed}; CPU time {cpu:.0f} s. Last run: "
@@ -237,8 +252,8 @@ def suite_md(s: dict, figures: dict[str, str], curves: dict | None = None) -> tu
     if results:
         counts = verdict_counts(results)
         parts.append(f"### Findings ({counts_text(counts)})\n\n"
-                     + "\n".join(finding_line(r, digits_of(*spec.cell(f.better[0], f.table)[::2]), s["scale"])
-                                  for f, r in zip(spec.findings, results)))
+                     + "\n".join(finding_line(r, digits_of(*spec.cell(f.better[0], f.table)[::2]), s["scale"],
+                                               f.reversed_because) for f, r in zip(spec.findings, results)))
     if curves:
         parts.append(convergence_md(curves, figures.get("validation")))
     failed = [c for c in s["cells"] if c["status"] != "ok"]
@@ -301,10 +316,7 @@ def render(out: str | Path) -> Path:
     head = ["# sedkit benchmark report", f"Generated {meta['created']} from `{out}`, sedkit commit {commit}. "
             "Each table is laid out like the paper's; each finding gets a verdict on whether the paper's ordering "
             f"holds on our cells. **Findings: {counts_text(total)}.**"
-            + (" **Small scale** (small datasets, small networks, a few epochs on CPU) checks that every suite runs "
-               "end to end; its figures are far from the papers', and most findings are expected to be inconclusive. "
-               "Replicating needs `--scale paper` (the papers' sizes, meant for a GPU)."
-               if any(s["scale"] == "small" for s in suites) else ""),
+            + "".join(SCALE_TEXT[sc] for sc in dict.fromkeys(s["scale"] for s in suites) if sc in SCALE_TEXT),
             METHOD,
             "| suite | paper | wall time (s) | cells complete | holds | reversed | inconclusive | degenerate |\n"
             "|---|---|---|---|---|---|---|---|\n" + "\n".join(summary)]

@@ -29,14 +29,16 @@ from sedkit import SedkitError, __version__
 from sedkit.benchmarks.cache import Cache, short_hash
 from sedkit.benchmarks.compare import cpu_seconds
 from sedkit.benchmarks.executors import execute
-from sedkit.benchmarks.suites import SuiteSpec, data_ref, load_suite
+from sedkit.benchmarks.suites import SuiteSpec, data_ref, load_suite, scale_overrides
 from sedkit.specs import builtin_spec_path, deep_merge, expand, load_spec, read_yaml, resolved, spec_hash
 from sedkit.synth.fingerprint import code_fingerprint
 from sedkit.synth.io import atomic_write_json, safe_join, sha256_file
 from sedkit.synth.registry import GENERATORS
 
 # generator -> (module, spec class, built-in spec, spec overrides, extra generate() keywords)
-GEN_SCALE = {"small": "small", "paper": "paper"}  # bench scale -> generator scale (one vocabulary)
+# bench scale -> generator scale (one vocabulary). The medium scale generates at the generators' paper scale (the
+# paper-scale built-in bank, whose eval sources are many) with the clip counts its suites set.
+GEN_SCALE = {"small": "small", "medium": "paper", "paper": "paper"}
 
 
 def git_commit() -> str:
@@ -98,7 +100,8 @@ def resolve_dataset(name: str, entry, scale: str, cache: Cache, soundbank: str |
         key = {"generator": entry.generator, "missing": True}
         return Dataset(name, key, Path(), entry.generator, error=f"generator {entry.generator!r} is not available "
                                                                   f"({type(e).__name__}: {e})")
-    raw = deep_merge(gen.fixed, entry.spec, getattr(entry, scale))  # over specs/<builtin_spec>.yaml (the model's defaults)
+    # over specs/<builtin_spec>.yaml (the model's defaults)
+    raw = deep_merge(gen.fixed, entry.spec, scale_overrides(entry, scale))
     spec = load_spec(model, data=raw)
     gen_scale = GEN_SCALE[scale]
     bank = ({"path": str(Path(soundbank).resolve()), "index": _index_sha(Path(soundbank))} if soundbank
@@ -142,7 +145,7 @@ def build_dataset(ds: Dataset, workers: int) -> None:
 # ---------------------------------------------------------------- models, jobs and cells
 
 def model_overrides(ref, scale: str) -> dict:
-    return deep_merge(ref.config, getattr(ref, scale))
+    return deep_merge(ref.config, scale_overrides(ref, scale))
 
 
 def model_key(model: str, overrides: dict) -> dict:
@@ -165,7 +168,7 @@ class Plan:
 def bank_words(soundbank: str | None, scale: str) -> str:
     """How the report names the soundbank of a run (suite descriptions say ``{bank}``)."""
     if soundbank is None:
-        return f"the {GEN_SCALE[scale]} built-in bank"
+        return {"small": "the small built-in bank"}.get(GEN_SCALE[scale], "the paper-scale built-in bank")
     from sedkit.synth.soundbank.index import load_soundbank
 
     try:

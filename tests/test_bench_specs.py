@@ -152,18 +152,38 @@ def test_synth_throughput_times_three_contenders_per_size(tiny_bank, capsys):
 
 
 @pytest.mark.parametrize("name", suite_names())
-def test_builtin_suite_model_configs_validate_at_both_scales(name):
-    """Each suite model's merged config passes its model's own spec (catches drift in specs/models/)."""
+def test_builtin_suite_configs_validate_at_every_scale(name):
+    """Each suite model's merged config passes its model's own spec, and each dataset's its generator's, at every
+    scale (catches drift in specs/models/ and a medium block that names a key the generator does not have)."""
     import importlib
 
     from sedkit.benchmarks.runner import model_overrides
+    from sedkit.benchmarks.suites import SCALES, scale_overrides
     from sedkit.specs import builtin_spec_path, deep_merge, load_spec, read_yaml
+    from sedkit.synth.registry import GENERATORS
 
     _, suite = load_suite(name)
-    for scale in ("small", "paper"):
+    assert set(suite.scales) == {"small", "medium"}, "every suite says what its CPU scales are"
+    for scale in SCALES:
         for ref in suite.models.values():
             cfg = deep_merge(read_yaml(builtin_spec_path(f"models/{ref.model}")), model_overrides(ref, scale))
             load_spec(importlib.import_module(MODELS[ref.model].split(":")[0]).SPEC, data=cfg)
+        for entry in suite.datasets.values():
+            gen = GENERATORS[entry.generator]
+            load_spec(gen.spec_model(), data=deep_merge(gen.fixed, entry.spec, scale_overrides(entry, scale)))
+
+
+def test_medium_block_merges_over_the_small_one():
+    from sedkit.benchmarks.suites import scale_overrides
+    from sedkit.benchmarks.suites.spec import ModelRef
+
+    ref = ModelRef(model="crnn", small={"train": {"epochs": 3, "lr": 0.1}, "data": {"batch_size": 4}},
+                   medium={"train": {"epochs": 9}}, paper={"train": {"epochs": 200}})
+    assert scale_overrides(ref, "small") == {"train": {"epochs": 3, "lr": 0.1}, "data": {"batch_size": 4}}
+    assert scale_overrides(ref, "medium") == {"train": {"epochs": 9, "lr": 0.1}, "data": {"batch_size": 4}}
+    assert scale_overrides(ref, "paper") == {"train": {"epochs": 200}}
+    with pytest.raises(SedkitError, match="unknown"):
+        scale_overrides(ref, "huge")
 
 
 def test_print_comparison_prints_rates_and_the_ratio_perf_reads(capsys):

@@ -159,7 +159,7 @@ def hmm_decode(scores: np.ndarray, stay_sil: float, stay_ev, cfg: HMMConfig, tau
 
 
 def hmm_decode_clips(clips: dict[str, tuple[np.ndarray, np.ndarray]], stay_sil: float, stay_ev,
-                     cfg: HMMConfig) -> dict[str, np.ndarray]:
+                     cfg: HMMConfig, tau: float = 0.5) -> dict[str, np.ndarray]:
     """:func:`hmm_decode` of many clips ``{id: (scores (T, C), timestamps)}`` in one Viterbi pass per clip length."""
     by_len: dict[int, list[str]] = {}
     for aid, (x, _) in clips.items():
@@ -169,7 +169,7 @@ def hmm_decode_clips(clips: dict[str, tuple[np.ndarray, np.ndarray]], stay_sil: 
         c = clips[ids[0]][0].shape[1]
         cols = np.concatenate([clips[aid][0] for aid in ids], axis=1)  # (T, n * C)
         ev = np.tile(np.broadcast_to(np.asarray(stay_ev, float), (c,)), len(ids))
-        act = delete_short(viterbi(cols, stay_sil, ev), cfg.min_frames)
+        act = delete_short(viterbi(cols, stay_sil, ev, tau), cfg.min_frames)
         for k, aid in enumerate(ids):
             out[aid] = act[:, k * c:(k + 1) * c]
     return out
@@ -230,8 +230,9 @@ def _stay_draws(rng: np.random.Generator, n, cfg: HMMConfig) -> np.ndarray:
 
 
 def tune_hmm(scores: dict[str, pd.DataFrame], ground_truth: dict[str, list], classes: list[str], cfg: HMMConfig,
-             durations: dict[str, float] | None = None, progress: bool | None = None) -> dict:
-    """Tune the HMM transitions on a seeded half of ``scores`` (validation) for event-based macro F1.
+             durations: dict[str, float] | None = None, progress: bool | None = None, tau: float = 0.5) -> dict:
+    """Tune the HMM transitions on a seeded half of ``scores`` (validation) for event-based macro F1, decoding
+    at the decision threshold ``tau``.
 
     The search exploits that a class's event F1 depends only on (s, e_c): ``cfg.n_silence`` seeded draws of the
     shared silence self-loop ``s``; for each, ``n_calls // n_silence`` seeded draws of the whole vector ``e``, each
@@ -256,7 +257,7 @@ def tune_hmm(scores: dict[str, pd.DataFrame], ground_truth: dict[str, list], cla
         chosen = np.full(len(classes), 0.5)
         for _ in range(n_ev):
             e = _stay_draws(rng, len(classes), cfg)
-            act = hmm_decode_clips(clips, s, e, cfg)
+            act = hmm_decode_clips(clips, s, e, cfg, tau)
             est = {aid: active_to_events(act[aid], ts, classes, cfg.merge_gap_s) for aid, (_, ts) in clips.items()}
             f1 = event_segment_f1(gt, est, classes, durations, segment=False)["event"]["per_class"]
             vals = np.array([f1[c] if np.isfinite(f1[c]) else 0.0 for c in classes])
@@ -269,3 +270,35 @@ def tune_hmm(scores: dict[str, pd.DataFrame], ground_truth: dict[str, list], cla
     return {"stay_silence": best[1], "stay_event": {c: float(v) for c, v in zip(classes, best[2])},
             "tuning_event_f1": best[0], "tuning_ids": tune_ids, "held_out_ids": rest_ids,
             "n_calls": n_sil * n_ev, "seed": cfg.seed}
+
+
+# ---------------------------------------------------------------- the decision threshold, picked on validation
+
+THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(1, 20))  # 0.05 ... 0.95: the candidates of pick_event_threshold
+
+
+def pick_event_threshold(scores: dict[str, pd.DataFrame], ground_truth: dict[str, list], classes: list[str],
+                         cfg: PostprocessConfig, durations: dict[str, float] | None = None,
+                         candidates=THRESHOLDS) -> dict:
+    """The one decision threshold (every class) whose events after the median filter give the best event-based
+    macro F1 on ``scores`` (validation), ties going to the value nearest ``cfg.threshold``; with the F1 of every
+    candidate. Classes without reference events on these clips do not count."""
+    from sedkit.baselines.evaluation.sed import event_segment_f1
+
+    clips = {}
+    for aid in sorted(scores):
+        x, ts = frames_to_arrays(scores[aid], classes)
+        clips[aid] = (median_filter(x, cfg.median), ts)
+    gt = {aid: ground_truth.get(aid, []) for aid in clips}
+    labelled = [c for c in classes if any(lab == c for evs in gt.values() for *_, lab in evs)]
+    f1s = []
+    for t in candidates:
+        est = {aid: active_to_events(s >= t, ts, classes) for aid, (s, ts) in clips.items()}
+        per_class = event_segment_f1(gt, est, classes, durations, segment=False)["event"]["per_class"]
+        vals = [per_class[c] if np.isfinite(per_class[c]) else 0.0 for c in labelled]
+        f1s.append(float(np.mean(vals)) if vals else 0.0)
+    f1 = np.asarray(f1s)
+    best = np.flatnonzero(f1 >= f1.max() - 1e-12)
+    pick = float(np.asarray(candidates)[best[np.argmin(np.abs(np.asarray(candidates)[best] - cfg.threshold))]])
+    return {"threshold": pick, "event_f1": float(f1.max()), "candidates": [float(t) for t in candidates],
+            "candidate_event_f1": f1s, "n_clips": len(clips)}

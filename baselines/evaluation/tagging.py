@@ -165,6 +165,7 @@ def tagging_entry(spec, loaders, strategy, frontend, device, training: bool, sel
     entry = ModelEntry(task="tagging", config=resolved(spec), classes=loaders.classes, strategy=strategy,
                        loader=loaders.eval_loader, evaluate=evaluate, sample_rate=spec.frontend.sr,
                        epochs=spec.train.epochs, patience=spec.train.patience, amp=spec.train.amp,
+                       lr_schedule=spec.train.lr_schedule,
                        seed=spec.train.seed, val_split=spec.data.val_split, eval_splits=loaders.eval_splits(),
                        decide="sedkit.baselines.evaluation.tagging:decide")
     if training:

@@ -31,19 +31,23 @@ from sedkit.baselines.evaluation.predictions import audio_id
 from sedkit.baselines.models.crnn import CRNNConfig
 from sedkit.baselines.data.folder import DataDir
 from sedkit.baselines.models.frontends import FrontendSpec
-from sedkit.baselines.evaluation.postprocess import PostprocessConfig, active_to_events, merge_events, tune_hmm
+from sedkit.baselines.evaluation.postprocess import (PostprocessConfig, active_to_events, merge_events,
+                                                     pick_event_threshold, postprocess as apply_postprocess,
+                                                     tune_hmm)
 from sedkit.baselines.registry import ModelEntry
 from sedkit.baselines.data.augment import DeviceMixing, MixedRole
 from sedkit.baselines.data.features import model_input
 from sedkit.baselines.data.sed import SEDData, SEDDataSpec
+from sedkit.baselines.evaluation.tagging import DECISION
 from sedkit.baselines.evaluation.sed import evaluate_scores, event_segment_f1, quiet_import, write_report
 from sedkit.baselines.strategies.sed import CRNNStrategy, StrategySpec
 from sedkit.baselines.trainer import TrainSpec
 from sedkit.baselines.strategies.tri_training import TriTrainingStrategy
 from sedkit.specs import Spec, load_spec, resolved
-from sedkit.synth.io import atomic_write_json
+from sedkit.synth.io import atomic_write_json, json_safe
 
 EVALUATE = "sedkit.baselines.models.sed:evaluate"
+DECIDE = "sedkit.baselines.models.sed:decide"
 
 
 class SEDModelSpec(Spec):
@@ -89,8 +93,9 @@ def build(cfg: dict, data_dir: Path, device, training: bool = True) -> ModelEntr
         evaluate=EVALUATE, sample_rate=fe.sr, train_loader=train_loader,
         val_loader=data.loader(spec.data.val_split) if has_val and training else None,
         select_metric=event_f1_select(data, spec) if has_val and training else None,
-        epochs=spec.train.epochs, patience=patience, amp=spec.train.amp, seed=spec.train.seed,
-        val_split=spec.data.val_split, eval_splits=data.eval_splits())
+        epochs=spec.train.epochs, patience=patience, amp=spec.train.amp, lr_schedule=spec.train.lr_schedule,
+        seed=spec.train.seed,
+        val_split=spec.data.val_split, eval_splits=data.eval_splits(), decide=DECIDE)
 
 
 def event_f1_select(data: SEDData, spec: SEDModelSpec):
@@ -135,22 +140,54 @@ def predict_split(entry: ModelEntry, data_dir: Path, split: str, run_dir: Path):
     return scores, gt, dur
 
 
-def evaluate(entry: ModelEntry, data_dir: str | Path, split: str, run_dir: str | Path,
-             postprocess: str = "none") -> dict:
+def decide(entry: ModelEntry, data_dir: str | Path, run_dir: str | Path) -> dict:
+    """After training: the decision threshold of the event and segment F-measures, picked on the validation split
+    (:func:`~sedkit.baselines.evaluation.postprocess.pick_event_threshold`: the best validation event macro F1
+    after the median filter, of 0.05 ... 0.95); written to ``<run_dir>/decision.json`` and ``entry.options``.
+    Without strong labels on validation the threshold stays at the spec's."""
     data_dir, run_dir = Path(data_dir), Path(run_dir)
     pp = PostprocessConfig.model_validate(entry.config["postprocess"])
+    if DataDir(data_dir).table(entry.val_split).events is None:
+        decision = {"threshold": pp.threshold, "picked_on": None,
+                    "rule": f"the spec's threshold: split {entry.val_split!r} has no strong labels to pick one on"}
+    else:
+        scores, gt, dur = predict_split(entry, data_dir, entry.val_split, run_dir)
+        pick = pick_event_threshold(scores, gt, entry.classes, pp, dur)
+        decision = {**pick, "picked_on": entry.val_split,
+                    "rule": "one threshold for every class, maximising the validation event macro F1 after the "
+                            "median filter"}
+    atomic_write_json(run_dir / DECISION, json_safe(decision))
+    entry.options["threshold"] = float(decision["threshold"])
+    return decision
+
+
+def evaluate(entry: ModelEntry, data_dir: str | Path, split: str, run_dir: str | Path,
+             postprocess: str = "none") -> dict:
+    """Post-process and score ``split`` at the model's decision threshold (``entry.options["threshold"]``, picked
+    on validation by :func:`decide`; else the spec's), with the event F1 at the spec's threshold beside it."""
+    data_dir, run_dir = Path(data_dir), Path(run_dir)
+    pp = PostprocessConfig.model_validate(entry.config["postprocess"])
+    spec_threshold = pp.threshold
+    pp = pp.model_copy(update={"threshold": float(entry.options.get("threshold", pp.threshold))})
     scores, gt, dur = predict_split(entry, data_dir, split, run_dir)
     ids = sorted(scores)
     hmm = None
     if postprocess == "hmm":
         val = entry.val_split
         v_scores, v_gt, v_dur = (scores, gt, dur) if split == val else predict_split(entry, data_dir, val, run_dir)
-        hmm = tune_hmm(v_scores, v_gt, entry.classes, pp.hmm, v_dur)
+        hmm = tune_hmm(v_scores, v_gt, entry.classes, pp.hmm, v_dur, tau=pp.threshold)
         if split == val:
             ids = hmm["held_out_ids"]
         atomic_write_json(predictions.split_dir(run_dir, split) / "hmm_params.json", hmm)
     res = evaluate_scores({k: scores[k] for k in ids}, gt, dur, entry.classes, postprocess, pp, hmm)
     folder = predictions.split_dir(run_dir, split)
+    atomic_write_json(folder / DECISION, {"threshold": pp.threshold})
+    at_spec = None
+    if spec_threshold != pp.threshold:
+        _, ev = apply_postprocess(postprocess, {k: scores[k] for k in ids}, entry.classes,
+                                  pp.model_copy(update={"threshold": spec_threshold}), hmm)
+        at_spec = event_segment_f1({k: gt.get(k, []) for k in ids}, ev, entry.classes, segment=False)
+        at_spec = at_spec["event"]["macro_f1"]
     names = {audio_id(n): n for n in DataDir(data_dir).table(split).filenames}
     predictions.write_detections(folder / f"detections_{postprocess}.tsv",
                                  [(names.get(a, a), on, off, lab) for a, evs in res.pop("events").items()
@@ -166,5 +203,7 @@ def evaluate(entry: ModelEntry, data_dir: str | Path, split: str, run_dir: str |
                      "psds1": res["psds1"]["per_class"].get(c), "psds2": res["psds2"]["per_class"].get(c)}
                  for c in entry.classes}
     return {"postprocess": postprocess, "n_clips": res["n_clips"], "event_f1": res["event"]["macro_f1"],
+            "threshold": pp.threshold, f"event_f1_at_{spec_threshold:g}": (res["event"]["macro_f1"] if at_spec is None
+                                                                          else at_spec),
             "segment_f1": res["segment"]["macro_f1"], "psds1": res["psds1"]["psds"], "psds2": res["psds2"]["psds"],
             "per_class": per_class, **({"hmm": {k: hmm[k] for k in ("stay_silence", "stay_event")}} if hmm else {})}

@@ -52,6 +52,13 @@ class Strategy:
     def on_epoch_start(self, epoch: int) -> None:
         pass
 
+    def set_lr_factor(self, factor: float) -> None:
+        """Scale every optimiser's learning rate to ``factor`` times the one it was built with (the trainer's
+        schedule, at each epoch start; the base rate is kept in the optimiser's state, so a resumed run goes on)."""
+        for opt in self.opts.values():
+            for g in opt.param_groups:
+                g["lr"] = g.setdefault("initial_lr", g["lr"]) * factor
+
     def on_epoch_end(self, epoch: int) -> None:
         pass
 

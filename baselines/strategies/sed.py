@@ -122,8 +122,11 @@ class SEDBase(Strategy):
         for m in self.nets.values():
             m.to(self.device)
 
+    def set_lr_factor(self, factor: float) -> None:
+        self.lr_factor = factor  # applied with the warm-up at every step
+
     def _warmup(self, step: int) -> None:
-        lr = self.lr * ramp(step, self.ramp_steps)
+        lr = self.lr * ramp(step, self.ramp_steps) * getattr(self, "lr_factor", 1.0)
         for opt in self.opts.values():
             for g in opt.param_groups:
                 g["lr"] = lr

@@ -12,7 +12,9 @@ A row carries the paper's figures for its columns (``paper:``, numbers or ``"45.
 table's ``source``). A **finding** says which cells the paper ranks higher (``better``) than others (``worse``),
 cells named ``<row id>:<column id>`` (``<table id>/<row id>:<column id>`` for another table). ``mode``: ``all``
 (every better cell above every worse cell), ``mean`` (their means), ``pairwise`` (better[i] above worse[i]).
-``small:`` / ``paper:`` blocks of datasets and models are overrides applied at that ``--scale``.
+``small:`` / ``medium:`` / ``paper:`` blocks of datasets and models are overrides applied at that ``--scale``
+(:data:`SCALES`); a ``medium:`` block is merged over the ``small:`` one (:func:`scale_overrides`), so it names only
+what the medium scale changes.
 """
 from __future__ import annotations
 
@@ -23,11 +25,14 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from sedkit import SedkitError
-from sedkit.specs import SPEC_DIR, Spec, builtin_spec_path, load_spec, resolved
+from sedkit.specs import SPEC_DIR, Spec, builtin_spec_path, deep_merge, load_spec, resolved
 from sedkit.synth import registry
 
 GENERATORS = tuple(registry.GENERATORS)
 POSTPROCESS = ("none", "median", "hmm")
+# the bench scales: small (a CPU smoke test), medium (a CPU scale sized to decide findings), paper (a GPU)
+SCALES = ("small", "medium", "paper")
+SCALE_BASE = {"medium": "small"}  # a scale whose block is merged over another's
 
 
 class DatasetEntry(Spec):
@@ -35,6 +40,7 @@ class DatasetEntry(Spec):
     path: str | None = None  # an existing data dir, used as it is
     spec: dict = {}  # overrides of the generator's built-in spec (nested keys)
     small: dict = {}  # more overrides at --scale small
+    medium: dict = {}  # more overrides at --scale medium, over the small ones
     paper: dict = {}  # more overrides at --scale paper
     seed: int = Field(0, ge=0)
 
@@ -45,10 +51,20 @@ class DatasetEntry(Spec):
         return self
 
 
+def scale_overrides(entry, scale: str) -> dict:
+    """The overrides a dataset or model entry applies at ``scale``: its block of that scale, merged over the block
+    of the scale it builds on (:data:`SCALE_BASE`)."""
+    if scale not in SCALES:
+        raise SedkitError(f"bench scale {scale!r}: unknown; choose one of {', '.join(SCALES)}")
+    base = SCALE_BASE.get(scale)
+    return deep_merge(scale_overrides(entry, base) if base else {}, getattr(entry, scale))
+
+
 class ModelRef(Spec):
     model: str  # a name of `sedkit train` (sedkit.baselines.registry.MODELS)
     config: dict = {}  # deep-merged over specs/models/<model>.yaml
     small: dict = {}
+    medium: dict = {}
     paper: dict = {}
     unavailable: str | None = None  # why this model cannot run yet; its cells are reported as missing, not run
 
@@ -151,6 +167,9 @@ class Finding(Spec):
     better: list[str]
     worse: list[str]
     mode: Literal["all", "mean", "pairwise"] = "all"
+    # why the ordering comes out reversed on sedkit's data (found by looking, per scale: a bug is fixed, not
+    # explained); the report prints it beside a reversed verdict at that scale
+    reversed_because: dict[Literal[SCALES], str] = {}  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _check(self):
@@ -165,7 +184,8 @@ class SuiteSpec(Spec):
     title: str
     paper: str  # citation of the paper
     paper_file: str | None = None  # its text in the shared papers folder
-    description: str = ""
+    description: str = ""  # what the suite does, at every scale ({bank}: the soundbank's name)
+    scales: dict[Literal[SCALES], str] = {}  # type: ignore[valid-type]  # the sizes at each scale, in words
     seeds: int = Field(ge=1)
     datasets: dict[str, DatasetEntry]
     models: dict[str, ModelRef]
