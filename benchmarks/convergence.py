@@ -4,10 +4,12 @@ Every training logs, per epoch, the validation metric that selects its checkpoin
 ``log.csv``: the macro F-measure, mAP or micro-AP of a tagging model, the validation F-measure of a SED model). For
 each model and training set of a suite, the curves of its seeds are averaged epoch by epoch and drawn together
 (``figures/<suite>-validation.png``), and the report's table gives, per curve: the epochs, the best epoch (mean
-over seeds), the mean metric over the last quarter of the epochs and its change from the quarter before, and its
-end: "still rising" (the last quarter gains more than :data:`FLAT` of the curve's range over the quarter before: the
-model was stopped while learning, and more epochs would change its cells), "flat", or "no gain over epoch 0" (the
-last quarter is no better than the first epoch: the model did not learn what the metric measures).
+over seeds), the mean metric over the last quarter of the epochs and how much it still rose across that quarter
+(a least-squares line through it, at least 3 epochs), and its end: "still rising" (that rise exceeds :data:`FLAT`
+of the curve's range and :data:`NOISE` of the metric: the model was stopped while learning, and more epochs would
+change its cells), "flat", or "no gain over epoch 0" (the last quarter is no better than the first epoch: the model
+did not learn what the metric measures). A curve that rose and then levelled off within the last quarter's span is
+flat: the question is whether it was still rising when training stopped.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-FLAT = 0.1  # the largest rise of the last quarter over the one before, as a fraction of the curve's range
+FLAT = 0.1  # the largest rise across the last quarter, as a fraction of the curve's range
+NOISE = 0.01  # ... and in the metric's units (a rise this small is epoch-to-epoch noise, whatever the range)
 COLUMN = "select_metric"
 
 
@@ -61,17 +64,20 @@ def end_state(seeds: list[np.ndarray]) -> dict:
     m = mean_curve(seeds)
     n = len(m)
     best = float(np.mean([int(np.nanargmax(c)) if np.isfinite(c).any() else 0 for c in seeds]))
-    q = max(1, n // 4)
-    if n < 2 * q or not np.isfinite(m).any():
-        return {"epochs": n, "best_epoch": best, "last": float(np.nanmean(m)) if n else math.nan,
+    q = max(3, n // 4)
+    tail = m[-q:]
+    ok = np.isfinite(tail)
+    if n < q + 1 or ok.sum() < 2:
+        return {"epochs": n, "best_epoch": best, "last": float(np.nanmean(m)) if np.isfinite(m).any() else math.nan,
                 "change": math.nan, "state": "too short to tell"}
-    last, before = float(np.nanmean(m[-q:])), float(np.nanmean(m[-2 * q:-q]))
+    last = float(np.nanmean(tail))
+    x = np.arange(q, dtype=float)[ok]
+    change = float(np.polyfit(x, tail[ok], 1)[0] * (q - 1))  # the rise across the last quarter
     span = float(np.nanmax(m) - np.nanmin(m))
-    change = last - before
     if not last > m[0]:
         state = "no gain over epoch 0"
     else:
-        state = "flat" if change <= FLAT * span else "still rising"
+        state = "flat" if change <= max(FLAT * span, NOISE) else "still rising"
     return {"epochs": n, "best_epoch": best, "last": last, "change": change, "state": state}
 
 
@@ -108,8 +114,8 @@ def plot(path: str | Path, found: dict[str, list[np.ndarray]], title: str) -> Pa
 
 def convergence_md(found: dict[str, list[np.ndarray]], figure_rel: str | None) -> str:
     """The report's section: the table of end states and the figure."""
-    rows = ["| model on training set | seeds | epochs | best epoch (mean) | last quarter (mean) | change from the "
-            "quarter before | end |", "|---|---|---|---|---|---|---|"]
+    rows = ["| model on training set | seeds | epochs | best epoch (mean) | last quarter (mean) | rise across the "
+            "last quarter | end |", "|---|---|---|---|---|---|---|"]
     states = {}
     for label, seeds in sorted(found.items()):
         e = end_state(seeds)
@@ -119,9 +125,10 @@ def convergence_md(found: dict[str, list[np.ndarray]], figure_rel: str | None) -
     tally = ", ".join(f"{n} {state}" for state in ("flat", "still rising", "no gain over epoch 0", "too short to tell")
                       if (n := sum(v == state for v in states.values())))
     head = (f"### Validation curves ({tally})\n\n"
-            "The validation metric that selects each checkpoint, per epoch, mean over seeds. \"still rising\": the "
-            f"last quarter of the epochs gained more than {FLAT:.0%} of the curve's range over the quarter before, "
-            "so the model was stopped while learning and more epochs would change its cells; \"no gain over epoch "
+            "The validation metric that selects each checkpoint, per epoch, mean over seeds. \"still rising\": "
+            "across the last quarter of the epochs (a least-squares line through them) the curve still rose by more "
+            f"than {FLAT:.0%} of its range and {NOISE:g} of the metric, so the model was stopped while learning and "
+            "more epochs would change its cells; \"no gain over epoch "
             "0\": the last quarter is no better than the first epoch, so the model did not learn what the metric "
             "measures.")
     parts = [head, "\n".join(rows)]

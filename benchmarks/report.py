@@ -293,7 +293,8 @@ def render(out: str | Path) -> Path:
         all_cells += [{"suite": s["name"], **c} for c in s["cells"]]
         counts = verdict_counts(findings)
         ok = sum(c["status"] == "ok" for c in s["cells"])
-        summary.append(f"| {s['name']} | {s['spec'].paper} | {sum(r['wall_s'] for r in s['timing']['runs']):.1f} | "
+        summary.append(f"| {s['name']} | {s['spec'].paper} | {s['scale']} | "
+                       f"{sum(r['wall_s'] for r in s['timing']['runs']):.1f} | "
                        f"{ok}/{len(s['cells'])} | " + " | ".join(str(counts[v]) for v in
                                                                 ("holds", "reversed", "inconclusive", "degenerate"))
                        + " |")
@@ -313,13 +314,16 @@ def render(out: str | Path) -> Path:
         w.writerow({**c, "values": ";".join("" if v is None else f"{v:.6g}" for v in c["values"])})
     atomic_write_text(out / "results.csv", buf.getvalue())
     total = verdict_counts(all_findings)
+    total_wall = sum(r["wall_s"] for s in suites for r in s["timing"]["runs"])
     head = ["# sedkit benchmark report", f"Generated {meta['created']} from `{out}`, sedkit commit {commit}. "
             "Each table is laid out like the paper's; each finding gets a verdict on whether the paper's ordering "
             f"holds on our cells. **Findings: {counts_text(total)}.**"
             + "".join(SCALE_TEXT[sc] for sc in dict.fromkeys(s["scale"] for s in suites) if sc in SCALE_TEXT),
             METHOD,
-            "| suite | paper | wall time (s) | cells complete | holds | reversed | inconclusive | degenerate |\n"
-            "|---|---|---|---|---|---|---|---|\n" + "\n".join(summary)]
+            "| suite | paper | scale | wall time (s) | cells complete | holds | reversed | inconclusive | degenerate |\n"
+            "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(summary)
+            + f"\n| **all** | | | **{total_wall:.1f}** | | **{total['holds']}** | **{total['reversed']}** | "
+              f"**{total['inconclusive']}** | **{total['degenerate']}** |"]
     path = out / "report.md"
     atomic_write_text(path, "\n\n".join(head + sections) + "\n")
     return path

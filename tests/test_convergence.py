@@ -21,6 +21,13 @@ def test_end_states():
     assert e["state"] == "flat" and abs(e["change"]) < 0.05 and 4 <= e["best_epoch"] <= 11
     assert end_state([np.r_[0.2, np.zeros(11)]])["state"] == "no gain over epoch 0"
     assert end_state([np.array([0.1])])["state"] == "too short to tell"
+    # rose through the quarter before, then levelled off: flat (it was not rising when training stopped)
+    levelled = [np.r_[np.linspace(0, 0.6, 18), np.full(6, 0.62)]]
+    assert end_state(levelled)["state"] == "flat"
+    # a curve that barely moves is flat, whatever its own tiny range
+    assert end_state([np.r_[0.0, 0.0, np.linspace(0.001, 0.003, 22)]])["state"] == "flat"
+    # still climbing at the end of a cosine schedule: still rising
+    assert end_state([np.linspace(0, 0.5, 24)])["state"] == "still rising"
 
 
 def test_mean_over_seeds_is_as_long_as_the_shortest_and_skips_missing_epochs():

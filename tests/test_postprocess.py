@@ -7,8 +7,8 @@ import pytest
 from sedkit import SedkitError
 from sedkit.baselines.evaluation.postprocess import (HMMConfig, PostprocessConfig, active_to_events, arrays_to_frames,
                                                      delete_short, hmm_decode, hmm_decode_clips, hmm_scores,
-                                                     median_filter, merge_events, postprocess, split_half, tune_hmm,
-                                                     viterbi)
+                                                     median_filter, merge_events, pick_event_threshold, postprocess,
+                                                     split_half, tune_hmm, viterbi)
 
 CLASSES = ["dog", "speech"]
 
@@ -139,3 +139,31 @@ def test_decoding_many_clips_at_once_equals_one_by_one():
     many = hmm_decode_clips(clips, 0.9, [0.85, 0.95], cfg)
     for aid, (x, _) in clips.items():
         np.testing.assert_array_equal(many[aid], hmm_decode(x, 0.9, [0.85, 0.95], cfg))
+
+
+def test_the_event_threshold_picked_on_validation_rescues_an_under_confident_model():
+    """Scores that never reach 0.5 detect nothing at 0.5; the picked threshold finds the events."""
+    from sedkit.baselines.evaluation.sed import event_segment_f1
+
+    ts = np.arange(101) * 0.1
+    scores, gt = {}, {}
+    for i in range(4):
+        p = np.full((100, 2), 0.05)
+        on = 10 + 15 * i
+        p[on:on + 20, i % 2] = 0.3
+        scores[f"c{i}"] = arrays_to_frames(p, ts, CLASSES)
+        gt[f"c{i}"] = [(on * 0.1, (on + 20) * 0.1, CLASSES[i % 2])]
+    cfg = PostprocessConfig(median=3)
+    pick = pick_event_threshold(scores, gt, CLASSES, cfg)
+    assert 0.05 < pick["threshold"] <= 0.3 and pick["event_f1"] == pytest.approx(1.0)
+    assert len(pick["candidate_event_f1"]) == len(pick["candidates"]) == 19
+    at_half = postprocess("median", scores, CLASSES, cfg)[1]
+    assert event_segment_f1(gt, at_half, CLASSES, segment=False)["event"]["macro_f1"] == 0.0
+    picked = postprocess("median", scores, CLASSES, cfg.model_copy(update={"threshold": pick["threshold"]}))[1]
+    assert event_segment_f1(gt, picked, CLASSES, segment=False)["event"]["macro_f1"] == pytest.approx(1.0)
+
+
+def test_the_event_threshold_stays_at_the_specs_without_reference_events():
+    ts = np.arange(11) * 0.1
+    scores = {"c0": arrays_to_frames(np.full((10, 2), 0.7), ts, CLASSES)}
+    assert pick_event_threshold(scores, {}, CLASSES, PostprocessConfig())["threshold"] == 0.5

@@ -43,6 +43,13 @@ def _check(metrics: dict, run: Path):
             assert m[name] is None or 0.0 <= m[name] <= 1.0, (key, name, m[name])
         assert m["segment_f1"] is not None  # segment F1 is defined whenever there are reference events
     assert metrics["eval+hmm"]["hmm"]["stay_silence"] > 0
+    # the decision threshold was picked on validation and every evaluation scored at it
+    decision = json.loads((run / "decision.json").read_text())
+    assert decision["picked_on"] == "validation" and decision["threshold"] in decision["candidates"]
+    assert decision["event_f1"] == max(decision["candidate_event_f1"])
+    for key in ("eval", "eval+median", "eval+hmm"):
+        assert metrics[key]["threshold"] == decision["threshold"] and "event_f1_at_0.5" in metrics[key]
+    assert json.loads((run / "predictions" / "eval" / "decision.json").read_text())["threshold"] == decision["threshold"]
     folder = run / "predictions" / "eval"
     for kind in ("none", "median", "hmm"):
         assert (folder / f"{kind}_f1_per_class.png").read_bytes()[:4] == b"\x89PNG"

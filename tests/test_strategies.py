@@ -11,7 +11,7 @@ import torch
 from sedkit.baselines.api import model_config
 from sedkit.synth.contract import frame_targets
 from sedkit.baselines.registry import build
-from sedkit.baselines.trainer import Trainer, seed_everything
+from sedkit.baselines.trainer import Trainer, lr_factor, seed_everything
 from sedkit.specs import deep_merge
 
 from helpers import TINY_SED, make_semi
@@ -98,3 +98,33 @@ def test_each_sed_strategy_learns_a_few_clips(semi, tmp_path, scheme):
     after = frame_f1(entry, "synthetic")
     assert last < 0.7 * first, (scheme, first, last)
     assert after > before + 0.2 and after > 0.5, (scheme, before, after)
+
+
+@pytest.mark.parametrize("model", ["classifier", "crnn-mt"])
+def test_the_cosine_schedule_decays_the_learning_rate_of_every_strategy(semi, tmp_path, model):
+    """train.lr_schedule: cosine reaches the trainer; each epoch runs at lr x (1 + cos(pi e / E)) / 2 (a SED
+    strategy's warm-up multiplies in, so it is switched off here), and log.csv records it."""
+    if model == "classifier":
+        fe = {"extends": None, "sr": 8000, "n_fft": 256, "hop_length": 64, "n_mels": 32, "compression": "log",
+              "norm": "zscore"}
+        cfg = model_config("classifier", {"frontend": fe, "net": {"channels": [8, 16]},
+                                          "data": {"train_split": "synthetic", "val_split": "validation",
+                                                   "batch_size": 4},
+                                          "train": {"epochs": 4, "lr": 0.01, "lr_schedule": "cosine"}})
+    else:
+        cfg = config(model, train={"epochs": 4, "lr": 0.01, "lr_schedule": "cosine", "patience": None},
+                     strategy={"rampup_epochs": 0})
+    entry = build(model, cfg, semi, CPU)
+    assert entry.lr_schedule == "cosine"
+    Trainer(entry.strategy, entry.train_loader, None, tmp_path / "run", entry.epochs, CPU, seed=0,
+            tensorboard=False, lr_schedule=entry.lr_schedule).fit()
+    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").open()))
+    got = [float(r["lr"]) for r in rows]
+    want = [0.01 * lr_factor("cosine", e, 4) for e in range(4)]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert got[0] == pytest.approx(0.01) and got[-1] < 0.2 * got[0]
+
+
+def test_a_constant_schedule_leaves_the_learning_rate_alone():
+    assert [lr_factor("constant", e, 5) for e in range(5)] == [1.0] * 5
+    assert lr_factor("cosine", 0, 5) == 1.0 and 0 < lr_factor("cosine", 4, 5) < 0.1
