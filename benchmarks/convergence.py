@@ -74,7 +74,8 @@ def end_state(seeds: list[np.ndarray]) -> dict:
     x = np.arange(q, dtype=float)[ok]
     change = float(np.polyfit(x, tail[ok], 1)[0] * (q - 1))  # the rise across the last quarter
     span = float(np.nanmax(m) - np.nanmin(m))
-    if not last > m[0]:
+    first = m[np.isfinite(m)][0]  # epoch 0, or the first scored epoch (tri-training scores none in its phase 1)
+    if not last > first:
         state = "no gain over epoch 0"
     else:
         state = "flat" if change <= max(FLAT * span, NOISE) else "still rising"

@@ -211,9 +211,9 @@ def companion_md(table, cells: dict[tuple, dict], comp: dict) -> str:
             row.append(f"{fmt(st.point, 3)} [{fmt(st.ci[0], 3)}, {fmt(st.ci[1], 3)}]" if st else "–")
         lab = r.label if isinstance(r.label, str) else " / ".join(r.label)
         head.append("| " + " | ".join([lab] + row) + " |")
-    return (f"Threshold-free companion ({', '.join(names)}; the F-measure above thresholds its scores (a tagging "
-            "model at the threshold picked on its validation split, a SED model at 0.5), this one ranks them): mean "
-            "over seeds [95% interval].\n\n" + "\n".join(head))
+    return (f"Threshold-free companion ({', '.join(names)}; the F-measure above thresholds its scores at the "
+            "threshold picked on the model's validation split, this one ranks them): mean over seeds [95% "
+            "interval].\n\n" + "\n".join(head))
 
 
 def suite_md(s: dict, figures: dict[str, str], curves: dict | None = None) -> tuple[str, list[dict]]:

@@ -26,6 +26,8 @@ def test_end_states():
     assert end_state(levelled)["state"] == "flat"
     # a curve that barely moves is flat, whatever its own tiny range
     assert end_state([np.r_[0.0, 0.0, np.linspace(0.001, 0.003, 22)]])["state"] == "flat"
+    # unscored first epochs (tri-training's phase 1) are skipped: the first scored epoch is the reference
+    assert end_state([np.r_[np.full(10, np.nan), np.linspace(0.1, 0.3, 4), np.full(6, 0.3)]])["state"] == "flat"
     # still climbing at the end of a cosine schedule: still rising
     assert end_state([np.linspace(0, 0.5, 24)])["state"] == "still rising"
 

@@ -36,7 +36,7 @@ def _train_and_eval(data: Path, run: Path, model: str, cfg_path: Path) -> dict:
     return json.loads((run / "metrics.json").read_text())
 
 
-def _check(metrics: dict, run: Path):
+def _check(metrics: dict, run: Path, data: Path | None = None):
     for key in ("eval", "eval+median", "eval+hmm"):
         m = metrics[key]
         for name in ("event_f1", "segment_f1", "psds1", "psds2"):
@@ -50,6 +50,13 @@ def _check(metrics: dict, run: Path):
     for key in ("eval", "eval+median", "eval+hmm"):
         assert metrics[key]["threshold"] == decision["threshold"] and "event_f1_at_0.5" in metrics[key]
     assert json.loads((run / "predictions" / "eval" / "decision.json").read_text())["threshold"] == decision["threshold"]
+    if data is not None:  # the bootstrap's clip data scores at the same threshold: its point value is the metric's
+        from sedkit.baselines.evaluation.bootstrap import point_value
+        from sedkit.baselines.evaluation.clipdata import clip_data
+
+        for kind in ("median", "hmm"):
+            cd = clip_data(run / "predictions" / "eval", data, "eval", "event_f1", kind)
+            assert point_value(cd) == pytest.approx(metrics[f"eval+{kind}"]["event_f1"] or 0.0, abs=1e-9), kind
     folder = run / "predictions" / "eval"
     for kind in ("none", "median", "hmm"):
         assert (folder / f"{kind}_f1_per_class.png").read_bytes()[:4] == b"\x89PNG"
@@ -64,13 +71,27 @@ def test_tri_training_with_adv_time_end_to_end(semi, tmp_path):
     cfg.write_text(yaml.safe_dump(TINY))
     run = tmp_path / "run"
     metrics = _train_and_eval(semi, run, "tri-training-adv-time", cfg)
-    _check(metrics, run)
+    _check(metrics, run, semi)
     log = (run / "log.csv").read_text().splitlines()
     assert len(log) == 3 and "train_loss_domain" in log[0] and "train_weight_similarity" in log[0]
     # phase 2 ran: pseudo-labels of W and U are in the checkpoint
     ck = torch.load(run / "last.pt", weights_only=True)
     ps = ck["strategy"]["extra"]["pseudo"]
     assert set(ps) == {"weak", "unlabel"} and ps["unlabel"]["frame"].shape[0] == 6
+    # another threshold in decision.json: a re-evaluation and the bootstrap's clip data both score at it
+    from sedkit.baselines.evaluation.bootstrap import point_value
+    from sedkit.baselines.evaluation.clipdata import clip_data
+
+    decision = json.loads((run / "decision.json").read_text())
+    (run / "decision.json").write_text(json.dumps({**decision, "threshold": 0.05}))
+    r = CliRunner().invoke(root, ["eval", str(run), "--data", str(semi), "--split", "eval", "--postprocess", "median",
+                                  "--device", "cpu"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    m = json.loads((run / "metrics.json").read_text())["eval+median"]
+    assert m["threshold"] == 0.05 and "event_f1_at_0.5" in m
+    for metric in ("event_f1", "segment_f1"):
+        cd = clip_data(run / "predictions" / "eval", semi, "eval", metric, "median")
+        assert point_value(cd) == pytest.approx(m[metric] or 0.0, abs=1e-9), metric
 
 
 def test_domain_branch_is_dropped_at_inference(semi):
@@ -103,4 +124,4 @@ def test_every_variant_runs_to_the_end(semi, tmp_path, model):
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(yaml.safe_dump(TINY))
     run = tmp_path / model
-    _check(_train_and_eval(semi, run, model, cfg), run)
+    _check(_train_and_eval(semi, run, model, cfg), run, semi)

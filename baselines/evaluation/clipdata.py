@@ -6,7 +6,7 @@ evaluation, see :mod:`~sedkit.baselines.evaluation.predictions`) plus the data d
 in ``metrics.json``:
 
 - tagging (``clip_scores.tsv``): ``f1_macro``, ``f1_micro``, ``map`` / ``macro_p``, ``micro_p``, ``auc``,
-  ``per_class.<class>.f1|ap|auc``; F-measures at the threshold the split was scored at (its ``decision.json``,
+  ``per_class.<class>.f1|ap|auc``; F-measures (tagging and SED) at the threshold the split was scored at (its ``decision.json``,
   else 0.5);
 - SED (``frame_scores/``): ``event_f1``, ``segment_f1``, ``psds1``, ``psds2``,
   ``per_class.<class>.event_f1|segment_f1``; the frames are post-processed again exactly as ``sedkit eval`` did
@@ -155,6 +155,10 @@ def _sed(pred_dir: Path, table, classes: list[str], metric: str, kind: str, conf
         if "held_out_ids" in hmm and table.split == (config.get("data") or {}).get("val_split"):
             scores = {a: scores[a] for a in hmm["held_out_ids"]}
     cfg = PostprocessConfig.model_validate(config.get("postprocess") or {})
+    if (pred_dir / "decision.json").is_file():  # the threshold the split was scored at (picked on validation)
+        from sedkit.baselines.evaluation.tagging import read_threshold
+
+        cfg = cfg.model_copy(update={"threshold": read_threshold(pred_dir)})
     frames, events = postprocess(kind, scores, classes, cfg, hmm)
     sr = ((config.get("frontend") or {}).get("sr"))
     names = {audio_id(n): n for n in table.filenames}
