@@ -163,12 +163,6 @@ class Trainer:
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def _lr(self) -> float:
-        """The learning rate the first optimiser ended the epoch with (NaN without one)."""
-        for opt in self.strategy.opts.values():
-            return float(opt.param_groups[0]["lr"])
-        return float("nan")
-
     def evaluate_metric(self) -> float:
         if self.select_metric is None:
             return float("nan")
@@ -228,8 +222,8 @@ class Trainer:
             self.strategy.on_epoch_end(epoch)
             metric = self.evaluate_metric()
             row = {"epoch": epoch, **{f"train_{k}": v / max(n, 1) for k, v in sums.items()},
-                   "lr": self._lr(), "select_metric": metric, "time_s": time.perf_counter() - t0, "load_s": load_s,
-                   "step_s": step_s, "batches": n}
+                   "select_metric": metric, "time_s": time.perf_counter() - t0, "load_s": load_s, "step_s": step_s,
+                   "batches": n}
             state["history"].append(row)
             score = -math.inf if math.isnan(metric) else metric
             if self.select_metric is None:  # no validation: keep the latest weights
