@@ -101,7 +101,8 @@ def reversed_reason(res: dict, scale: str | None, because: dict | None = None) -
     return "on this data the ordering is reversed; the cells above show where"
 
 
-def finding_line(res: dict, digits: int, scale: str | None = None, because: dict | None = None) -> str:
+def finding_line(res: dict, digits: int, scale: str | None = None, because: dict | None = None,
+                 caveat: dict | None = None) -> str:
     tag = TAGS[res["verdict"]]
     if res["verdict"] == "unknown":
         return f"- {tag} ({res.get('why', 'cells missing')}): {res['claim']}"
@@ -125,6 +126,8 @@ def finding_line(res: dict, digits: int, scale: str | None = None, because: dict
                      f"[{_signed(comp['ci'][0], 3)}, {_signed(comp['ci'][1], 3)}])")
     if res["verdict"] == "reversed":
         parts.append("why: " + reversed_reason(res, scale, because))
+    if caveat and scale in caveat and not (res["verdict"] == "reversed" and because and caveat[scale] == because.get(scale)):
+        parts.append("caveat: " + caveat[scale])
     return f"- {tag} ({'; '.join(parts)}): {res['claim']}"
 
 
@@ -253,7 +256,7 @@ def suite_md(s: dict, figures: dict[str, str], curves: dict | None = None) -> tu
         counts = verdict_counts(results)
         parts.append(f"### Findings ({counts_text(counts)})\n\n"
                      + "\n".join(finding_line(r, digits_of(*spec.cell(f.better[0], f.table)[::2]), s["scale"],
-                                               f.reversed_because) for f, r in zip(spec.findings, results)))
+                                               f.reversed_because, f.caveat) for f, r in zip(spec.findings, results)))
     if curves:
         parts.append(convergence_md(curves, figures.get("validation")))
     failed = [c for c in s["cells"] if c["status"] != "ok"]

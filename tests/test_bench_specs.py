@@ -197,3 +197,20 @@ def test_print_comparison_prints_rates_and_the_ratio_perf_reads(capsys):
     print_comparison("models", ("loop", 3, 60.0), ("bench", 3, 30.0), names=("sedkit", "loop"), per_minute=True)
     out = capsys.readouterr().out
     assert "3.00 models/min (60.0 s)" in out and "ratio sedkit / loop: 2.00x" in out
+
+
+def test_a_finding_line_gives_the_suites_reason_and_caveat_for_the_run_scale():
+    from sedkit.benchmarks.report import finding_line
+
+    res = {"verdict": "reversed", "claim": "A beats B", "effect": -0.2, "ci": (-0.3, -0.1), "p": 0.002,
+           "p_holm": 0.01, "paper_margin": 0.1, "n_seeds": 3, "n_clips": 150}
+    because = {"medium": "B was trained longer"}
+    line = finding_line(res, 3, "medium", because, {"medium": "A did not learn"})
+    assert "why: B was trained longer" in line and "caveat: A did not learn" in line
+    small = finding_line(res, 3, "small", because, {"medium": "A did not learn"})
+    assert "B was trained longer" not in small and "caveat" not in small and "small scale" in small
+    holds = finding_line({**res, "verdict": "holds", "effect": 0.2, "ci": (0.1, 0.3)}, 3, "medium", because,
+                         {"medium": "A did not learn"})
+    assert "why:" not in holds and "caveat: A did not learn" in holds
+    same = finding_line(res, 3, "medium", because, because)  # one text, printed once
+    assert same.count("B was trained longer") == 1

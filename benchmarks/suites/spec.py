@@ -170,6 +170,9 @@ class Finding(Spec):
     # why the ordering comes out reversed on sedkit's data (found by looking, per scale: a bug is fixed, not
     # explained); the report prints it beside a reversed verdict at that scale
     reversed_because: dict[Literal[SCALES], str] = {}  # type: ignore[valid-type]
+    # what a reader must know about this finding's cells at a scale, whatever the verdict (e.g. a model that did not
+    # learn, so a "holds" is an artefact); printed beside the verdict
+    caveat: dict[Literal[SCALES], str] = {}  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _check(self):
