@@ -86,11 +86,14 @@ SCALE_TEXT = {  # the report's header, per scale of its suites
 }
 
 
+FOUND_ON = "(found on the built-in bank) "  # a suite's reasons and caveats come from looking at its built-in-bank run
+
+
 def reversed_reason(res: dict, scale: str | None, because: dict | None = None) -> str:
     """Why a finding may come out reversed: the reason the suite gives for this scale (``reversed_because``),
     else the evidence at hand, in words."""
     if because and scale in because:
-        return because[scale]
+        return f"{FOUND_ON}{because[scale]}"
     comp = res.get("companion") or {}
     if comp.get("verdict") in ("holds", "inconclusive"):
         return (f"the threshold-free {comp['metric']} is {comp['verdict']}: the reversal comes from the decision "
@@ -127,7 +130,7 @@ def finding_line(res: dict, digits: int, scale: str | None = None, because: dict
     if res["verdict"] == "reversed":
         parts.append("why: " + reversed_reason(res, scale, because))
     if caveat and scale in caveat and not (res["verdict"] == "reversed" and because and caveat[scale] == because.get(scale)):
-        parts.append("caveat: " + caveat[scale])
+        parts.append(f"caveat: {FOUND_ON}{caveat[scale]}")
     return f"- {tag} ({'; '.join(parts)}): {res['claim']}"
 
 
