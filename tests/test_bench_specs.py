@@ -206,11 +206,12 @@ def test_a_finding_line_gives_the_suites_reason_and_caveat_for_the_run_scale():
            "p_holm": 0.01, "paper_margin": 0.1, "n_seeds": 3, "n_clips": 150}
     because = {"medium": "B was trained longer"}
     line = finding_line(res, 3, "medium", because, {"medium": "A did not learn"})
-    assert "why: B was trained longer" in line and "caveat: A did not learn" in line
+    assert "why: (found on the built-in bank) B was trained longer" in line
+    assert "caveat: (found on the built-in bank) A did not learn" in line
     small = finding_line(res, 3, "small", because, {"medium": "A did not learn"})
     assert "B was trained longer" not in small and "caveat" not in small and "small scale" in small
     holds = finding_line({**res, "verdict": "holds", "effect": 0.2, "ci": (0.1, 0.3)}, 3, "medium", because,
                          {"medium": "A did not learn"})
-    assert "why:" not in holds and "caveat: A did not learn" in holds
+    assert "why:" not in holds and "A did not learn" in holds
     same = finding_line(res, 3, "medium", because, because)  # one text, printed once
     assert same.count("B was trained longer") == 1
