@@ -8,7 +8,8 @@ import torch
 from sklearn.metrics import average_precision_score
 
 from sedkit.baselines.models.frontends import FrontendSpec, build_frontend
-from sedkit.baselines.models.attention import DeshmukhModel, DeshmukhSpec, GlobalPooling, TwoStepAttention, gwrp
+from sedkit.baselines.models.attention import (AttentionPooling, DeshmukhModel, DeshmukhSpec, GlobalPooling,
+                                               TwoStepAttention, gwrp)
 from sedkit.baselines.evaluation.tagging import F1_TIE_BREAK, f1_then_map, tagging_metrics
 from sedkit.baselines.strategies.tagging import centroid_accuracy
 from sedkit.baselines.trainer import torch_threads
@@ -203,6 +204,21 @@ def test_global_pooling_heads():
     assert bool(((r <= s.amax((2, 3)) + 1e-6) & (r >= s.mean((2, 3)) - 1e-6)).all())
     two = TwoStepAttention(3)(z)
     assert two["clip"].shape == (2, 3) and two["frame"].shape == (2, 5, 3)
+
+
+def test_attention_heads_start_as_plain_pooling_of_their_class_maps():
+    z = torch.randn(2, 3, 5, 4)
+    # two-step: uniform attention and identity class maps -> the sigmoid of the mean logit; frames: mean over F
+    two = TwoStepAttention(3)(z)
+    torch.testing.assert_close(two["clip"], torch.sigmoid(z.mean((2, 3))))
+    torch.testing.assert_close(two["frame"], torch.sigmoid(z.mean(3)).transpose(1, 2))
+    torch.testing.assert_close(AttentionPooling(3)(z)["clip"], torch.sigmoid(z).mean((2, 3)))  # = GAP
+    # the classification maps are linear (eqs. 4 and 6): a strong frame lifts the clip above any sigmoid average
+    z2 = torch.full((1, 3, 5, 4), -4.0)
+    z2[0, 0, 2] = 40.0  # class 0 present in one of five frames
+    with torch.no_grad():
+        clip = TwoStepAttention(3)(z2)["clip"][0]
+    assert float(clip[0]) > 0.99 > float(torch.sigmoid(z2[0, 0]).mean()) and float(clip[1]) < 0.05
 
 
 def test_centroid_metric():

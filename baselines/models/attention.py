@@ -6,9 +6,15 @@
   are per mel bin as in their Fig. 2); ``pool_stride: [2, 2]`` halves time and frequency per block instead.
 - Heads: ``gap`` / ``gmp`` / ``gwrp`` (global average / max / weighted-rank pooling of sigmoid(Z) over T x F),
   ``ap`` (attention pooling over T x F), ``2ap`` (two-step attention, eqs. 4-7): over frequency,
-  ``Z_p1 = sum_F sigmoid(W_c1 Z) * softmax_F(sigmoid(W_a1 Z))`` gives (B, C, T) frame scores; then the same
-  over time gives the clip probabilities (B, C). The W are per-position linear maps over the class axis
-  (1x1 convolutions), so any input length works.
+  ``Z_p1 = sum_F (W_c1 Z) * softmax_F(sigmoid(W_a1 Z))`` gives (B, C, T) frame logits; then the same over time,
+  ``P = sigmoid(sum_T (W_c2 Z_p1) * softmax_T(sigmoid(W_a2 Z_p1)))``, gives the clip probabilities (B, C). The
+  classification maps are linear, as eqs. 4 and 6 write them; the sigmoid at the end makes ``Z_p2`` the
+  probability in [0, 1] the paper calls it. The W are per-position linear maps over the class axis (1x1
+  convolutions), so any input length works.
+- Head initialisation (not in the paper): the classification maps of ``ap`` and ``2ap`` start as the identity
+  (class c reads class map c) and the attention maps at zero (uniform attention), so every head starts as a plain
+  pooling of the encoder's class maps. With random class-mixing maps the two-step head did not learn at 0 and
+  10 dB at the medium scale (micro-P .30-.36, chance level), below GAP on the same clips.
 - Auxiliary decoder (``aux_decoder: true``): mirrors the encoder from Z back to one channel and reconstructs the
   (normalised) log-mel; loss = BCE + aux_alpha * MSE (alpha = 0.001 in the paper).
 - Metrics: micro / macro average precision ("micro-p", "macro-p") and AUC among the tagging metrics.
@@ -112,20 +118,33 @@ class Decoder(nn.Module):
         return y if tuple(y.shape[-2:]) == tuple(size) else F.interpolate(y, size=size)
 
 
+def class_maps(conv: nn.Conv1d | nn.Conv2d, identity: bool) -> nn.Module:
+    """Start a 1x1 map over the class axis as the identity (``identity``) or at zero (uniform attention)."""
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.bias.zero_()
+        if identity:
+            conv.weight.view(conv.out_channels, conv.in_channels).fill_diagonal_(1.0)
+    return conv
+
+
 class TwoStepAttention(nn.Module):
-    """Eqs. 4-7: attention over frequency, then over time, with sigmoid-squashed attention logits."""
+    """Eqs. 4-7: attention over frequency, then over time, with sigmoid-squashed attention logits and linear
+    classification maps; the clip probability is the sigmoid of the time-pooled logits."""
 
     def __init__(self, n_classes: int):
         super().__init__()
-        self.att_f, self.cla_f = nn.Conv2d(n_classes, n_classes, 1), nn.Conv2d(n_classes, n_classes, 1)
-        self.att_t, self.cla_t = nn.Conv1d(n_classes, n_classes, 1), nn.Conv1d(n_classes, n_classes, 1)
+        c = n_classes
+        self.att_f, self.cla_f = class_maps(nn.Conv2d(c, c, 1), False), class_maps(nn.Conv2d(c, c, 1), True)
+        self.att_t, self.cla_t = class_maps(nn.Conv1d(c, c, 1), False), class_maps(nn.Conv1d(c, c, 1), True)
 
     def forward(self, z: torch.Tensor) -> dict:  # z: (B, C, T, F)
         att_f = torch.softmax(torch.sigmoid(self.att_f(z)), dim=-1)
-        z1 = (torch.sigmoid(self.cla_f(z)) * att_f).sum(-1)  # (B, C, T)
+        z1 = (self.cla_f(z) * att_f).sum(-1)  # Z_p1, (B, C, T) logits
         att_t = torch.softmax(torch.sigmoid(self.att_t(z1)), dim=-1)
-        clip = (torch.sigmoid(self.cla_t(z1)) * att_t).sum(-1)
-        return {"clip": clip, "frame": z1.transpose(1, 2), "att_freq": att_f, "att_time": att_t}
+        z2 = self.cla_t(z1)  # Z_c2
+        clip = torch.sigmoid((z2 * att_t).sum(-1))
+        return {"clip": clip, "frame": torch.sigmoid(z2).transpose(1, 2), "att_freq": att_f, "att_time": att_t}
 
 
 class AttentionPooling(nn.Module):
@@ -133,7 +152,8 @@ class AttentionPooling(nn.Module):
 
     def __init__(self, n_classes: int, eps: float = 0.1):
         super().__init__()
-        self.att, self.cla = nn.Conv2d(n_classes, n_classes, 1), nn.Conv2d(n_classes, n_classes, 1)
+        c = n_classes
+        self.att, self.cla = class_maps(nn.Conv2d(c, c, 1), False), class_maps(nn.Conv2d(c, c, 1), True)
         self.eps = eps
 
     def forward(self, z: torch.Tensor) -> dict:
@@ -261,7 +281,7 @@ def figure_panels(out: dict, k: int, classes: list[str]) -> list[tuple[str, np.n
     if "att_freq" in a:
         for c in top:
             panels.append((f"frequency attention: {classes[c]} (p={clip[c]:.2f})", a["att_freq"][c].T, "image"))
-        panels.append(("first-step output Z_p1 (class x time)", a["frame"].T, "image"))
+        panels.append(("frame probabilities sigmoid(Z_c2) (class x time)", a["frame"].T, "image"))
         panels.append(("time attention (class x time)", a["att_time"], "image"))
     else:
         panels.append(("frame-level output (class x time)", a["frame"].T, "image"))
