@@ -20,7 +20,6 @@ validation split (when the evaluated split *is* validation, the metrics are on t
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ from sedkit.baselines.evaluation.predictions import audio_id
 from sedkit.baselines.models.crnn import CRNNConfig
 from sedkit.baselines.data.folder import DataDir
 from sedkit.baselines.models.frontends import FrontendSpec
-from sedkit.baselines.evaluation.postprocess import (PostprocessConfig, active_to_events, merge_events,
+from sedkit.baselines.evaluation.postprocess import (PostprocessConfig, arrays_to_frames, merge_events,
                                                      pick_event_threshold, postprocess as apply_postprocess,
                                                      tune_hmm)
 from sedkit.baselines.registry import ModelEntry
@@ -99,8 +98,11 @@ def build(cfg: dict, data_dir: Path, device, training: bool = True) -> ModelEntr
 
 
 def event_f1_select(data: SEDData, spec: SEDModelSpec):
-    """Selection metric: sed_eval event-based macro F1 on validation, frames thresholded at 0.5, no smoothing
-    (Ft for tri-training; NaN during its phase 1, so the best checkpoint comes from phase 2)."""
+    """Selection metric: the validation event macro F1 at the best decision threshold, the rule :func:`decide` picks
+    the threshold by (:func:`~sedkit.baselines.evaluation.postprocess.pick_event_threshold`: median filter, one
+    threshold of 0.05 ... 0.95 for every class). An epoch is thus chosen by the F1 it will be scored at, not at a
+    fixed 0.5 that under-confident models never reach. Ft for tri-training; NaN during its phase 1, so the best
+    checkpoint comes from phase 2."""
     table = data.dd.table(spec.data.val_split)
     classes = data.classes
 
@@ -108,12 +110,9 @@ def event_f1_select(data: SEDData, spec: SEDModelSpec):
         if getattr(strategy, "phase", 2) == 1:
             return float("nan")
         pred = predictions.collect(strategy, loader, strategy.device)
-        est = {}
-        for name, fr in zip(pred["filename"], pred["frame"]):
-            ts = np.arange(fr.shape[0] + 1) * data.hop_out
-            est[name] = active_to_events(fr >= spec.postprocess.threshold, ts, classes)
-        f1 = event_segment_f1(table.events or {}, est, classes, segment=False)["event"]["macro_f1"]
-        return 0.0 if math.isnan(f1) else f1
+        scores = {name: arrays_to_frames(fr, np.arange(fr.shape[0] + 1) * data.hop_out, classes)
+                  for name, fr in zip(pred["filename"], pred["frame"])}
+        return pick_event_threshold(scores, table.events or {}, classes, spec.postprocess)["event_f1"]
 
     return select
 
