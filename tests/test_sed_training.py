@@ -3,6 +3,7 @@ PSDS1 and PSDS2 with no post-processing, the median filter and HMM smoothing (th
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -125,3 +126,34 @@ def test_every_variant_runs_to_the_end(semi, tmp_path, model):
     cfg.write_text(yaml.safe_dump(TINY))
     run = tmp_path / model
     _check(_train_and_eval(semi, run, model, cfg), run, semi)
+
+
+def test_checkpoints_are_selected_at_the_best_decision_threshold(semi, monkeypatch):
+    """An oracle that is under-confident (its scores never reach 0.5) scores 0 at 0.5; the selection metric scores
+    it where decide() will threshold it, so a checkpoint is chosen by the F1 it will be evaluated at."""
+    from sedkit.baselines.data.sed import SEDData
+    from sedkit.baselines.evaluation import predictions
+    from sedkit.baselines.models import sed
+    from sedkit.specs import load_spec
+    from sedkit.synth.contract import frame_targets
+
+    spec = load_spec(sed.SEDModelSpec, data=model_config("crnn-mt", json.loads(json.dumps(TINY))))
+    data = SEDData(semi, spec.data, spec.frontend, spec.net.time_pool, 0, torch.device("cpu"))
+    table = data.dd.table(spec.data.val_split)
+    names = sorted(table.events)
+    n = int(round(spec.data.clip_seconds / data.hop_out))
+
+    def collect_as(frames):
+        return lambda *a, **k: {"filename": names, "frame": frames}
+
+    def oracle(scale: float):
+        return collect_as([0.02 + scale * frame_targets(table.events[k], data.classes, n, data.hop_out) for k in names])
+
+    select = sed.event_f1_select(data, spec)
+    model = type("Strategy", (), {"device": "cpu"})()
+    monkeypatch.setattr(predictions, "collect", oracle(0.28))  # peaks at 0.30: detects nothing at 0.5
+    under = select(model, None)
+    monkeypatch.setattr(predictions, "collect", oracle(0.9))
+    assert under == pytest.approx(select(model, None)) and under > 0.9
+    monkeypatch.setattr(predictions, "collect", collect_as([np.full((n, len(data.classes)), 0.02) for _ in names]))
+    assert select(model, None) == 0.0  # nothing detected at any threshold
