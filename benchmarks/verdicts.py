@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,14 +113,16 @@ class Memo:
 
 def cell_stats(rows: list[dict], percent: dict[tuple, bool], metric_of=lambda row: row["metric"],
                resamples: int = RESAMPLES, confidence: float = CONFIDENCE, seed: int = 0,
-               memo: Memo | None = None) -> tuple[dict, dict]:
+               memo: Memo | None = None, workers: int | None = None) -> tuple[dict, dict]:
     """``({cell key: CellStats}, {cell key: why there is none})`` for the cells of one suite. Cells on the same clips
-    share one clip draw per resample."""
+    share one clip draw per resample. Cells whose metric is recomputed per resample (PSDS) run in ``workers``
+    processes (default: one per core); the values do not depend on it."""
     memo = memo or Memo(None)
     code = code_fingerprint()
-    systems, problems, out = {}, {}, {}
+    systems, problems, out, rows_by_key = {}, {}, {}, {}
     for row in rows:
         key = (row["table"], row["row"], row["column"])
+        rows_by_key[key] = row
         metric = metric_of(row)
         if metric is None or not row.get("sources"):
             problems[key] = "no scored seeds"
@@ -136,21 +139,49 @@ def cell_stats(rows: list[dict], percent: dict[tuple, bool], metric_of=lambda ro
         except (SedkitError, OSError) as e:
             problems[key] = first_line(e)
     draws: dict[tuple, np.ndarray] = {}
+    tasks = {}
     for key, (system, metric, src, mkey) in systems.items():
         group = (src["data"], src["split"], tuple(sorted(system.ids)))
         if group not in draws:
             draws[group] = clip_weights(len(system.ids), resamples, np.random.default_rng(_stable(seed, *group[:2])))
-        system = system.aligned(sorted(system.ids))
         n = PSDS_RESAMPLES if metric in ("psds1", "psds2") else resamples
+        tasks[key] = (system.aligned(sorted(system.ids)), draws[group][:n], _stable(seed, *key, metric))
+    slow = [k for k, (system, *_) in tasks.items() if system.seeds[0].kind == "custom"]
+    done = _in_processes({k: (systems[k][0].name, rows_by_key[k]["sources"], systems[k][1], sorted(tasks[k][0].ids),
+                              tasks[k][1], tasks[k][2]) for k in slow}, workers)
+    for key, (system, W, rng_seed) in tasks.items():
+        vals, seed_values = done[key] if key in done else system_values(system, W, rng_seed)
         scale = 100.0 if percent.get(key) else 1.0
-        rng = np.random.default_rng(_stable(seed, *key, metric))
-        vals = system.values(draws[group][:n], rng) * scale
-        seed_values = [point_value(d) * scale for d in system.seeds]
+        vals, seed_values = vals * scale, [v * scale for v in seed_values]
         finite = [v for v in seed_values if math.isfinite(v)]
         out[key] = CellStats(float(np.mean(finite)) if finite else float("nan"), vals, interval(vals, confidence),
                              len(system.ids), len(system.seeds), seed_values)
-        memo.put(mkey, out[key])
+        memo.put(systems[key][3], out[key])
     return out, problems
+
+
+def system_values(system: System, W: np.ndarray, rng_seed: int) -> tuple[np.ndarray, list[float]]:
+    """A cell's resampled values under clip weights ``W`` and its seeds' values on all clips (unscaled)."""
+    return system.values(W, np.random.default_rng(rng_seed)), [point_value(d) for d in system.seeds]
+
+
+def _custom_cell(task: tuple) -> tuple[np.ndarray, list[float]]:
+    """:func:`system_values` of one cell, its clip data read again in this process (what a worker runs)."""
+    name, sources, metric, ids, W, rng_seed = task
+    seeds = [clip_data(s["pred"], s["data"], s["split"], metric, s["postprocess"], _config(s["run"])) for s in sources]
+    return system_values(System(name, seeds).aligned(ids), W, rng_seed)
+
+
+def _in_processes(tasks: dict, workers: int | None) -> dict:
+    """``{key: _custom_cell(task)}``, in a pool of processes when there is more than one task and core."""
+    workers = min(workers or os.cpu_count() or 1, len(tasks))
+    if workers <= 1:
+        return {k: _custom_cell(t) for k, t in tasks.items()}
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as ex:
+        return dict(zip(tasks, ex.map(_custom_cell, tasks.values())))
 
 
 def _margin_samples(b: np.ndarray, w: np.ndarray, mode: str) -> np.ndarray:

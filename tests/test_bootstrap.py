@@ -270,3 +270,27 @@ def test_psds_resamples_rerun_sed_scores_eval_on_the_drawn_clips():
     dup = {"f0#0": frames["f0"], "f0#1": frames["f0"], **{k: frames[k] for k in ("f2", "f3", "f4")}}
     dgt = {k: gt[k.split("#")[0]] for k in dup}
     assert metric_values(d, w[None])[0] == pytest.approx(psds(dup, dgt, {k: 10.0 for k in dup}, "psds1")["psds"])
+
+
+def test_cells_scored_in_worker_processes_equal_those_scored_in_process(two_runs):
+    """The report's slow cells (PSDS) run in a pool of processes that read the clip data again: the values are the
+    ones the process itself computes, whatever the number of workers."""
+    from sedkit.baselines.evaluation.bootstrap import clip_weights
+    from sedkit.baselines.evaluation.clipdata import clip_data
+    from sedkit.benchmarks.verdicts import _in_processes, system_values
+
+    data, runs = two_runs
+    sources = [{"pred": str(r / "predictions" / "eval"), "data": str(data), "split": "eval", "postprocess": "none",
+                "run": str(r)} for r in runs]
+    tasks, local = {}, {}
+    for k, metric in enumerate(("map", "f1_macro")):
+        system = System(metric, [clip_data(s["pred"], data, "eval", metric) for s in sources])
+        ids = sorted(system.ids)
+        W = clip_weights(len(ids), 50, np.random.default_rng(k))
+        tasks[metric] = (metric, sources, metric, ids, W, 7 + k)
+        local[metric] = system_values(system.aligned(ids), W, 7 + k)
+    for workers in (1, 2):
+        got = _in_processes(tasks, workers)
+        for metric, (vals, seed_values) in local.items():
+            np.testing.assert_array_equal(got[metric][0], vals)
+            assert got[metric][1] == seed_values and len(vals) == 50 and np.isfinite(vals).all()
