@@ -145,7 +145,10 @@ def cell_stats(rows: list[dict], percent: dict[tuple, bool], metric_of=lambda ro
         if group not in draws:
             draws[group] = clip_weights(len(system.ids), resamples, np.random.default_rng(_stable(seed, *group[:2])))
         n = PSDS_RESAMPLES if metric in ("psds1", "psds2") else resamples
-        tasks[key] = (system.aligned(sorted(system.ids)), draws[group][:n], _stable(seed, *key, metric))
+        # the seeds' draw follows the system, not the table: a model shown in two tables gets the same values
+        # (as the memo, keyed by the system, would give it on a re-render)
+        tasks[key] = (system.aligned(sorted(system.ids)), draws[group][:n],
+                      _stable(seed, Memo.key(rows_by_key[key]["sources"], metric)))
     slow = [k for k, (system, *_) in tasks.items() if system.seeds[0].kind == "custom"]
     done = _in_processes({k: (systems[k][0].name, rows_by_key[k]["sources"], systems[k][1], sorted(tasks[k][0].ids),
                               tasks[k][1], tasks[k][2]) for k in slow}, workers)

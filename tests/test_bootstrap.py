@@ -294,3 +294,18 @@ def test_cells_scored_in_worker_processes_equal_those_scored_in_process(two_runs
         for metric, (vals, seed_values) in local.items():
             np.testing.assert_array_equal(got[metric][0], vals)
             assert got[metric][1] == seed_values and len(vals) == 50 and np.isfinite(vals).all()
+
+
+def test_a_system_shown_in_two_tables_gets_the_same_interval_in_both(two_runs):
+    from sedkit.benchmarks.verdicts import cell_stats
+
+    data, runs = two_runs
+    sources = [{"pred": str(r / "predictions" / "eval"), "data": str(data), "split": "eval", "postprocess": "none",
+                "run": str(r)} for r in runs]
+    rows = [{"table": t, "row": "m", "column": "c", "metric": "map", "sources": sources} for t in ("t1", "t2")]
+    rows.append({"table": "t3", "row": "m", "column": "c", "metric": "map", "sources": sources[:1]})
+    stats, problems = cell_stats(rows, {}, resamples=200)
+    a, b, one = (stats[(t, "m", "c")] for t in ("t1", "t2", "t3"))
+    assert not problems and len(a.values) == 200
+    np.testing.assert_array_equal(a.values, b.values)
+    assert a.ci == b.ci and not np.array_equal(a.values, one.values)
