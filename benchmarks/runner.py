@@ -144,10 +144,6 @@ def build_dataset(ds: Dataset, workers: int) -> None:
 
 # ---------------------------------------------------------------- models, jobs and cells
 
-def model_overrides(ref, scale: str) -> dict:
-    return deep_merge(ref.config, scale_overrides(ref, scale))
-
-
 def model_key(model: str, overrides: dict) -> dict:
     """What a trained model's config depends on: its built-in spec with the overrides, every ``extends:`` resolved
     (so a change to a model it extends, or to its front end's file, makes a new key)."""
@@ -208,7 +204,7 @@ def plan_suite(name: str, suite: SuiteSpec, scale: str, seeds: list[int], cache:
             for c in t.columns:
                 f = t.cell_fields(r, c)
                 ref = suite.models[f["model"]]
-                ov = model_overrides(ref, scale)
+                ov = ref.overrides(scale, f["train"])
                 (tr_name, tr_sub), (te_name, te_sub) = data_ref(f["train"]), data_ref(f["test"])
                 tr, te = datasets[tr_name], datasets[te_name]
                 for seed in seeds:

@@ -45,12 +45,11 @@ def _data_dir(suite_name: str, ds_name: str, sub: str, cache_dir: Path) -> Path:
 
 
 def _config(suite_name: str, model_name: str) -> tuple[str, dict]:
-    from sedkit.benchmarks.runner import model_overrides
     from sedkit.benchmarks.suites.spec import load_suite
 
     _, suite = load_suite(suite_name)
     ref = suite.models[model_name]
-    return ref.model, model_overrides(ref, "small")
+    return ref.model, ref.overrides("small")
 
 
 def _log(run: Path) -> list[dict]:

@@ -157,7 +157,6 @@ def test_builtin_suite_configs_validate_at_every_scale(name):
     scale (catches drift in specs/models/ and a medium block that names a key the generator does not have)."""
     import importlib
 
-    from sedkit.benchmarks.runner import model_overrides
     from sedkit.benchmarks.suites import SCALES, scale_overrides
     from sedkit.specs import builtin_spec_path, deep_merge, load_spec, read_yaml
     from sedkit.synth.registry import GENERATORS
@@ -166,8 +165,9 @@ def test_builtin_suite_configs_validate_at_every_scale(name):
     assert set(suite.scales) == {"small", "medium"}, "every suite says what its CPU scales are"
     for scale in SCALES:
         for ref in suite.models.values():
-            cfg = deep_merge(read_yaml(builtin_spec_path(f"models/{ref.model}")), model_overrides(ref, scale))
-            load_spec(importlib.import_module(MODELS[ref.model].split(":")[0]).SPEC, data=cfg)
+            for train in [None, *ref.per_train]:
+                cfg = deep_merge(read_yaml(builtin_spec_path(f"models/{ref.model}")), ref.overrides(scale, train))
+                load_spec(importlib.import_module(MODELS[ref.model].split(":")[0]).SPEC, data=cfg)
         for entry in suite.datasets.values():
             gen = GENERATORS[entry.generator]
             load_spec(gen.spec_model(), data=deep_merge(gen.fixed, entry.spec, scale_overrides(entry, scale)))
@@ -184,6 +184,38 @@ def test_medium_block_merges_over_the_small_one():
     assert scale_overrides(ref, "paper") == {"train": {"epochs": 200}}
     with pytest.raises(SedkitError, match="unknown"):
         scale_overrides(ref, "huge")
+
+
+def test_per_train_blocks_merge_over_the_models_and_must_name_a_training_set(tmp_path):
+    """A model's per_train blocks change only the models trained on that set, at their scale (and the medium one
+    over the small one); a per_train set that no cell of the model trains on is a one-line error."""
+    from sedkit.benchmarks.cache import Cache
+    from sedkit.benchmarks.runner import plan_suite, resolve_dataset
+    from sedkit.benchmarks.suites.spec import ModelRef
+
+    ref = ModelRef(model="gap", config={"aux_alpha": 0.5}, small={"train": {"epochs": 4, "lr": 0.1}},
+                   medium={"train": {"epochs": 24}},
+                   per_train={"remix/snr_0": {"small": {"train": {"lr": 0.2}}, "medium": {"train": {"epochs": 48}}}})
+    assert ref.overrides("medium") == {"aux_alpha": 0.5, "train": {"epochs": 24, "lr": 0.1}}
+    assert ref.overrides("medium", "remix/snr_10") == ref.overrides("medium")
+    assert ref.overrides("medium", "remix/snr_0") == {"aux_alpha": 0.5, "train": {"epochs": 48, "lr": 0.2}}
+    assert ref.overrides("small", "remix/snr_0") == {"aux_alpha": 0.5, "train": {"epochs": 4, "lr": 0.2}}
+    assert ref.overrides("paper", "remix/snr_0") == {"aux_alpha": 0.5}
+
+    _, suite = load_suite("remix")
+    data = suite.model_dump()
+    data["models"]["gap"]["per_train"] = {"remix/snr_0": {"medium": {"train": {"epochs": 7}}}}
+    spec = type(suite).model_validate(data)
+    cache = Cache(tmp_path)
+    ds = {"remix": resolve_dataset("remix", spec.datasets["remix"], "small", cache, None)}  # keys only, no audio
+    plan = plan_suite("remix", spec, "medium", [0], cache, "cpu", 1, ds)
+    epochs = {(j["model"], j["data"].rsplit("/", 1)[-1]): j["overrides"]["train"]["epochs"] for j in plan.jobs.values()}
+    assert epochs[("gap", "snr_0")] == 7
+    assert epochs[("gap", "snr_10")] == suite.models["gap"].overrides("medium")["train"]["epochs"] != 7
+    assert epochs[("gmp", "snr_0")] == suite.models["gmp"].overrides("medium", "remix/snr_0")["train"]["epochs"] != 7
+    data["models"]["gap"]["per_train"] = {"remix/snr_5": {"medium": {}}}
+    with pytest.raises(ValueError, match="per_train 'remix/snr_5' is not a training set of its cells"):
+        type(suite).model_validate(data)
 
 
 def test_print_comparison_prints_rates_and_the_ratio_perf_reads(capsys):

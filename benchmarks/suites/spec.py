@@ -14,7 +14,9 @@ cells named ``<row id>:<column id>`` (``<table id>/<row id>:<column id>`` for an
 (every better cell above every worse cell), ``mean`` (their means), ``pairwise`` (better[i] above worse[i]).
 ``small:`` / ``medium:`` / ``paper:`` blocks of datasets and models are overrides applied at that ``--scale``
 (:data:`SCALES`); a ``medium:`` block is merged over the ``small:`` one (:func:`scale_overrides`), so it names only
-what the medium scale changes.
+what the medium scale changes. A model's ``per_train:`` gives more such blocks for the models trained on one training
+set (``per_train: {remix/snr_0: {medium: {train: {epochs: 48}}}}``: the 0 dB subset needs more epochs than the
+others to converge); they merge over the model's own blocks.
 """
 from __future__ import annotations
 
@@ -60,13 +62,25 @@ def scale_overrides(entry, scale: str) -> dict:
     return deep_merge(scale_overrides(entry, base) if base else {}, getattr(entry, scale))
 
 
-class ModelRef(Spec):
-    model: str  # a name of `sedkit train` (sedkit.baselines.registry.MODELS)
-    config: dict = {}  # deep-merged over specs/models/<model>.yaml
+class ScaleBlocks(Spec):
+    """Overrides per bench scale (:func:`scale_overrides` merges ``medium`` over ``small``)."""
+
     small: dict = {}
     medium: dict = {}
     paper: dict = {}
+
+
+class ModelRef(ScaleBlocks):
+    model: str  # a name of `sedkit train` (sedkit.baselines.registry.MODELS)
+    config: dict = {}  # deep-merged over specs/models/<model>.yaml
     unavailable: str | None = None  # why this model cannot run yet; its cells are reported as missing, not run
+    per_train: dict[str, ScaleBlocks] = {}  # {training set (a data ref of this model's cells): more scale blocks}
+
+    def overrides(self, scale: str, train: str | None = None) -> dict:
+        """The config overrides of this model at ``scale``, trained on ``train``: ``config``, then the scale's
+        blocks, then ``per_train[train]``'s."""
+        extra = self.per_train.get(train)
+        return deep_merge(self.config, scale_overrides(self, scale), scale_overrides(extra, scale) if extra else {})
 
 
 class CellFields(Spec):
@@ -215,6 +229,17 @@ class SuiteSpec(Spec):
                         if ds not in self.datasets:
                             raise ValueError(f"{where}: {key} dataset {ds!r} is not in datasets "
                                              f"({sorted(self.datasets)})")
+        trains: dict[str, set] = {}
+        for t in self.tables:
+            for r in t.rows:
+                for c in t.columns:
+                    f = t.cell_fields(r, c)
+                    trains.setdefault(f["model"], set()).add(f["train"])
+        for name, ref in self.models.items():
+            for train in ref.per_train:
+                if train not in trains.get(name, ()):
+                    raise ValueError(f"model {name}: per_train {train!r} is not a training set of its cells "
+                                     f"({sorted(trains.get(name, ()))})")
         for fnd in self.findings:
             for ref in fnd.better + fnd.worse:
                 if CLASS in ref:  # one cell per class of the data: checked when the classes are known
