@@ -36,7 +36,9 @@ def _pairs(items: tuple[str, ...], flag: str) -> dict[str, str]:
               help="small: a smoke test on a CPU, small datasets and models (under 30 min for all five suites on 2 "
                    "cores); medium: sized so that the headline findings get a verdict on a CPU (about 85 min on 2 "
                    "cores); paper: the papers' sizes (meant for a GPU).")
-@click.option("--seeds", type=click.IntRange(1), default=None, help="Training seeds per cell (default: the suite's, 3).")
+@click.option("--seeds", type=click.IntRange(1), default=None,
+              help="Training seeds per cell (default: the suite's, 3, and more for models whose `seeds:` ask for "
+                   "more where they are cheap).")
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: a process pool; ray: one Ray task per model (pip install -e '.[ray]' in the sedkit checkout).")

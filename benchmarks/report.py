@@ -177,7 +177,10 @@ def table_md(table, cells: dict[tuple, dict], n_seeds: int, stats: dict | None =
             row.append(ours + (f" ({paper})" if paper is not None else ""))
         lines.append("| " + " | ".join(shown + row) + " |")
     unit = " (%)" if table.percent and all(table.is_percent(c) for c in table.columns) else ""
-    note = (f"\n\nOurs: mean ± std over {n_seeds} seeds{unit} [95% bootstrap interval over clips and seeds]; the "
+    most = max([c.get("n_seeds") or 0 for k, c in cells.items() if k[0] == table.id] + [n_seeds])
+    over = f"{n_seeds} seeds" + (f" ({most} for the models whose `seeds:` ask for more; each cell's count is n_seeds "
+                                  "in results.csv)" if most > n_seeds else "")
+    note = (f"\n\nOurs: mean ± std over {over}{unit} [95% bootstrap interval over clips and seeds]; the "
             f"paper's figure in parentheses ({table.source}). `*`: some seeds missing; `n/a`: model not available yet; "
             "`†`: computed by other code than the current one (kept with --reuse-stale).")
     return "\n".join(lines) + note + (f" {table.note}" if table.note else "")
@@ -192,6 +195,12 @@ def commits_text(cells: list[dict]) -> str:
     text = "Computed by commit " + ", ".join(f"`{k}` ({v} cell{'s' if v != 1 else ''})" for k, v in n.most_common())
     return text + (f"; **{stale} cell(s) made by other code than the current one** (`†`, kept with --reuse-stale)"
                    if stale else "") + "." if n else "No cell computed yet."
+
+
+def seeds_text(s: dict) -> str:
+    """The suite's seed count, and the most any cell has (models whose ``seeds:`` ask for more)."""
+    most = max([c.get("n_seeds") or 0 for c in s["cells"]] + [len(s["seeds"])])
+    return f"{len(s['seeds'])}" + (f" (up to {most} for models that ask for more)" if most > len(s["seeds"]) else "")
 
 
 def dataset_text(name: str, d: dict) -> str:
@@ -243,7 +252,7 @@ def suite_md(s: dict, figures: dict[str, str], curves: dict | None = None) -> tu
              + f" Soundbank: {s.get('soundbank', 'the built-in bank')}.",
              f"**Wall time: {total:.1f} s** over {len(runs)} run(s){resumed}; CPU time {cpu:.0f} s. Last run: "
              f"{runs[-1]['wall_s']:.1f} s, {runs[-1]['jobs_run']} models trained, {runs[-1]['jobs_cached']} cached, "
-             f"{runs[-1].get('jobs_blocked', 0)} could not run. Scale: {s['scale']}, seeds: {len(s['seeds'])}, executor: "
+             f"{runs[-1].get('jobs_blocked', 0)} could not run. Scale: {s['scale']}, seeds: {seeds_text(s)}, executor: "
              f"{runs[-1]['executor']} ({runs[-1]['workers']} workers x {runs[-1]['threads']} threads).",
              "Datasets: " + "; ".join(dataset_text(n, d) for n, d in s["datasets"].items()) + ".",
              commits_text(s["cells"])]

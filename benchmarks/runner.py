@@ -196,7 +196,9 @@ def model_code(model: str) -> str:
 
 
 def plan_suite(name: str, suite: SuiteSpec, scale: str, seeds: list[int], cache: Cache, device: str, threads: int,
-               datasets: dict[str, Dataset], reuse_stale: bool = False) -> Plan:
+               datasets: dict[str, Dataset], reuse_stale: bool = False, model_seeds: bool = True) -> Plan:
+    """The jobs (one per model, training set and seed) and cells of a suite. ``model_seeds``: a model's own
+    ``seeds:`` (more where it is cheap) extend ``seeds``; off when the run sets ``--seeds``."""
     plan = Plan(datasets)
     commit = git_commit()
     for t in suite.tables:
@@ -207,7 +209,9 @@ def plan_suite(name: str, suite: SuiteSpec, scale: str, seeds: list[int], cache:
                 ov = ref.overrides(scale, f["train"])
                 (tr_name, tr_sub), (te_name, te_sub) = data_ref(f["train"]), data_ref(f["test"])
                 tr, te = datasets[tr_name], datasets[te_name]
-                for seed in seeds:
+                more = (ref.n_seeds(scale, f["train"], len(seeds)) if model_seeds else len(seeds)) - len(seeds)
+                nxt = max(seeds, default=-1) + 1
+                for seed in [*seeds, *range(nxt, nxt + more)]:
                     if ref.unavailable:  # reported, never trained (not even when another ref has the same key)
                         plan.cells.append({"table": t.id, "row": r.id, "column": c.id, "seed": seed, "fields": f,
                                            "metric": f["metric"], "job": None, "eval": None,
@@ -356,7 +360,7 @@ class Timing:
 def run_suite(name: str, suite: SuiteSpec, out: Path, cache: Cache, scale: str, seeds: list[int], device: str,
               executor: str, workers: int, threads: int, address: str | None = None,
               data: dict[str, str] | None = None, soundbank: str | None = None, echo=print,
-              reuse_stale: bool = False) -> dict:
+              reuse_stale: bool = False, model_seeds: bool = True) -> dict:
     folder = safe_join(out, f"suites/{name}")
     folder.mkdir(parents=True, exist_ok=True)
     timing = Timing(folder / "timing.json", scale=scale, seeds=len(seeds), executor=executor, workers=workers,
@@ -382,7 +386,7 @@ def run_suite(name: str, suite: SuiteSpec, out: Path, cache: Cache, scale: str, 
         "name": name, "spec": resolved(suite), "scale": scale, "seeds": seeds, "soundbank": bank_words(soundbank, scale),
         "datasets": {n: {"dir": str(d.dir), "generator": d.generator, "scale": d.gen_scale if d.generator else None,
                          "sha256": spec_hash(d.key), "error": d.error} for n, d in datasets.items() if n in needed}})
-    plan = plan_suite(name, suite, scale, seeds, cache, device, threads, datasets, reuse_stale)
+    plan = plan_suite(name, suite, scale, seeds, cache, device, threads, datasets, reuse_stale, model_seeds)
     todo = [j for j in plan.jobs.values() if pending(j) and not j["error"]]
     for job in todo:
         if not Cache.is_done(Path(job["run_dir"])):
@@ -444,6 +448,6 @@ def run(suites: list[str], out: Path, scale: str = "small", seeds: int | None = 
     for name, suite in loaded:
         n = seeds or suite.seeds
         results.append(run_suite(name, suite, out, store, scale, list(range(n)), device, executor, w, th, address,
-                                 data, soundbank, echo, reuse_stale))
+                                 data, soundbank, echo, reuse_stale, model_seeds=seeds is None))
         render(out)  # the report grows suite by suite
     return results

@@ -247,3 +247,42 @@ def test_a_finding_line_gives_the_suites_reason_and_caveat_for_the_run_scale():
     assert "why:" not in holds and "A did not learn" in holds
     same = finding_line(res, 3, "medium", because, because)  # one text, printed once
     assert same.count("B was trained longer") == 1
+
+
+def test_models_that_ask_for_more_seeds_get_them_unless_the_run_sets_seeds(tmp_path):
+    """``seeds: {medium: N}`` (on a model or one of its per_train sets) adds seeds to that model's jobs at that
+    scale, after the suite's; ``--seeds`` (model_seeds=False) trains every model with exactly the run's seeds."""
+    from sedkit.benchmarks.cache import Cache
+    from sedkit.benchmarks.report import seeds_text
+    from sedkit.benchmarks.runner import plan_suite, resolve_dataset
+    from sedkit.benchmarks.suites.spec import ModelRef
+
+    ref = ModelRef(model="gap", seeds={"medium": 5}, per_train={"remix/snr_0": {"seeds": {"medium": 8}}})
+    assert ref.n_seeds("medium", "remix/snr_10", 3) == 5 and ref.n_seeds("medium", "remix/snr_0", 3) == 8
+    assert ref.n_seeds("small", "remix/snr_0", 3) == 3 and ref.n_seeds("medium", "remix/snr_10", 6) == 6
+    with pytest.raises(ValueError):
+        ModelRef(model="gap", seeds={"medium": 0})
+
+    _, suite = load_suite("remix")
+    data = suite.model_dump()
+    data["models"]["gap"]["seeds"] = {"medium": 4}
+    data["models"]["gap"]["per_train"] = {"remix/snr_0": {"seeds": {"medium": 5}}}
+    spec = type(suite).model_validate(data)
+    cache = Cache(tmp_path)
+    ds = {"remix": resolve_dataset("remix", spec.datasets["remix"], "small", cache, None)}
+
+    def seeds_of(plan):
+        out = {}
+        for j in plan.jobs.values():
+            out.setdefault((j["model"], j["data"].rsplit("/", 1)[-1]), set()).add(j["seed"])
+        return out
+
+    got = seeds_of(plan_suite("remix", spec, "medium", [0, 1], cache, "cpu", 1, ds))
+    assert got[("gap", "snr_10")] == {0, 1, 2, 3} and got[("gap", "snr_0")] == {0, 1, 2, 3, 4}
+    assert got[("gmp", "snr_0")] == {0, 1}
+    assert seeds_of(plan_suite("remix", spec, "small", [0, 1], cache, "cpu", 1, ds))[("gap", "snr_0")] == {0, 1}
+    fixed = seeds_of(plan_suite("remix", spec, "medium", [0, 1], cache, "cpu", 1, ds, model_seeds=False))
+    assert all(v == {0, 1} for v in fixed.values())
+    assert seeds_text({"seeds": [0, 1, 2], "cells": [{"n_seeds": 3}, {"n_seeds": 8}]}) == \
+        "3 (up to 8 for models that ask for more)"
+    assert seeds_text({"seeds": [0, 1, 2], "cells": [{"n_seeds": 3}, {"n_seeds": 2}]}) == "3"

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -63,11 +63,13 @@ def scale_overrides(entry, scale: str) -> dict:
 
 
 class ScaleBlocks(Spec):
-    """Overrides per bench scale (:func:`scale_overrides` merges ``medium`` over ``small``)."""
+    """Overrides per bench scale (:func:`scale_overrides` merges ``medium`` over ``small``), and seeds per scale: more
+    seeds where a model is cheap (``seeds: {medium: 8}``), used when the run does not set ``--seeds``."""
 
     small: dict = {}
     medium: dict = {}
     paper: dict = {}
+    seeds: dict[Literal[SCALES], Annotated[int, Field(ge=1)]] = {}  # type: ignore[valid-type]
 
 
 class ModelRef(ScaleBlocks):
@@ -81,6 +83,12 @@ class ModelRef(ScaleBlocks):
         blocks, then ``per_train[train]``'s."""
         extra = self.per_train.get(train)
         return deep_merge(self.config, scale_overrides(self, scale), scale_overrides(extra, scale) if extra else {})
+
+    def n_seeds(self, scale: str, train: str | None, default: int) -> int:
+        """How many seeds this model trains on ``train`` at ``scale``: ``per_train[train]``'s ``seeds``, else the
+        model's, else ``default`` (the suite's); never fewer than ``default``."""
+        extra = self.per_train.get(train)
+        return max(default, (extra.seeds.get(scale) if extra else None) or self.seeds.get(scale) or default)
 
 
 class CellFields(Spec):
