@@ -146,7 +146,7 @@ class KumarModel(nn.Module):
         if t < self.net.segment:
             x = F.pad(x, (0, 0, 0, self.net.segment - t))
         frames = torch.full((b,), t, device=x.device) if n_samples is None else \
-            1 + n_samples // self.frontend.spec.hop_length
+            1 + n_samples.to(x.device) // self.frontend.spec.hop_length
         return x.reshape(b * s, 1, -1, f), frames.repeat_interleave(s), b, s
 
     def seg_mask(self, n_seg: int, frames: torch.Tensor) -> torch.Tensor:
