@@ -288,7 +288,7 @@ def collect(suite: SuiteSpec, plan: Plan, errors: dict[str, str]) -> list[dict]:
             vals.append(v * 100 if t.is_percent(col) else v)
             pred = folder / "predictions" / ev["split"]  # the training's own evaluation lives in the run folder
             sources.append({"seed": c["seed"], "run": str(run), "data": ev["data"], "split": ev["split"],
-                            "postprocess": ev["postprocess"],
+                            "clips": ev["key"]["data"][0], "postprocess": ev["postprocess"],
                             "pred": str(pred if pred.is_dir() else run / "predictions" / ev["split"])})
             wall += info.get("train_s", 0.0) + Cache.read_done(folder).get("eval_s", 0.0)
             devices.add(str(info.get("device")))

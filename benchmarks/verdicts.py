@@ -3,8 +3,11 @@
 Method (the paired, seed-aware bootstrap of :mod:`sedkit.baselines.evaluation.bootstrap`):
 
 - every cell is a system: its seeds' per-clip predictions (``cells.json`` names each seed's prediction folder);
-- cells scored on the same clips (same data dir and split) share one draw of clips per resample, so comparisons
-  between them are paired; each cell's seeds are resampled within it;
+- cells scored on the same clips share one draw of clips per resample, so comparisons between them are paired;
+  each cell's seeds are resampled within it. The same clips: the same split and clip names in one dataset, its
+  subsets included, since a subset renders the dataset's clips again (``segments/<L>/``: one segment cut from each
+  clip; remix's ``snr_<db>/``: each scene at another SNR), so a comparison across segment lengths or SNRs is paired
+  by clip too;
 - a finding's statistic is its margin in the paper's direction (``all``: min(better) - max(worse); ``mean``;
   ``pairwise``: the smallest pairwise margin), computed on every resample; its percentile interval gives the
   verdict: **holds** (the interval excludes 0 on the paper's side), **reversed** (excludes 0 on the other side),
@@ -54,6 +57,18 @@ def _config(run: str) -> dict:
 
 def _stable(*parts) -> int:
     return int(hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:8], 16)
+
+
+def clip_set(src: dict) -> str:
+    """What a cell's clips are: its dataset (``clips``, the dataset's hash, shared by its subsets); rows written
+    before sources named it fall back to the data dir."""
+    return str(src.get("clips") or src["data"])
+
+
+def run_identity(src: dict) -> list:
+    """A seed's source without where the run folder lives (the cache entry's name carries its key), so the same
+    models give the same resamples in any output folder."""
+    return [Path(src["run"]).name, clip_set(src), Path(src["data"]).name, src["split"], src["postprocess"]]
 
 
 def code_fingerprint() -> str:
@@ -141,14 +156,14 @@ def cell_stats(rows: list[dict], percent: dict[tuple, bool], metric_of=lambda ro
     draws: dict[tuple, np.ndarray] = {}
     tasks = {}
     for key, (system, metric, src, mkey) in systems.items():
-        group = (src["data"], src["split"], tuple(sorted(system.ids)))
+        group = (clip_set(src), src["split"], tuple(sorted(system.ids)))
         if group not in draws:
             draws[group] = clip_weights(len(system.ids), resamples, np.random.default_rng(_stable(seed, *group[:2])))
         n = PSDS_RESAMPLES if metric in ("psds1", "psds2") else resamples
         # the seeds' draw follows the system, not the table: a model shown in two tables gets the same values
         # (as the memo, keyed by the system, would give it on a re-render)
         tasks[key] = (system.aligned(sorted(system.ids)), draws[group][:n],
-                      _stable(seed, Memo.key(rows_by_key[key]["sources"], metric)))
+                      _stable(seed, Memo.key([run_identity(s) for s in rows_by_key[key]["sources"]], metric)))
     slow = [k for k, (system, *_) in tasks.items() if system.seeds[0].kind == "custom"]
     done = _in_processes({k: (systems[k][0].name, rows_by_key[k]["sources"], systems[k][1], sorted(tasks[k][0].ids),
                               tasks[k][1], tasks[k][2]) for k in slow}, workers)

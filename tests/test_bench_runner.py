@@ -94,6 +94,9 @@ def test_run_writes_report_tables_findings_and_figures(local_run):
     grid = {(c["row"], c["column"]): c for c in cells if c["table"] == "grid"}
     assert grid[("a", "a")]["paper"] == "50.0±1.0" and grid[("a", "a")]["paper_value"] == 50.0
     assert 0 <= grid[("a", "a")]["mean"] <= 100  # percent table: x100
+    # each seed's source names the dataset its clips belong to (the bootstrap pairs cells on one dataset's clips)
+    clips = {col: {s["clips"] for s in grid[("a", col)]["sources"]} for col in ("a", "b")}
+    assert all(len(c) == 1 for c in clips.values()) and clips["a"] != clips["b"]
     report = (out / "report.md").read_text()
     assert "| Method | Train | short | long |" in report and "(50.0±1.0)" in report
     assert "same length is best" in report

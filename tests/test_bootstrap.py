@@ -309,3 +309,35 @@ def test_a_system_shown_in_two_tables_gets_the_same_interval_in_both(two_runs):
     assert not problems and len(a.values) == 200
     np.testing.assert_array_equal(a.values, b.values)
     assert a.ci == b.ci and not np.array_equal(a.values, one.values)
+
+
+def test_cells_on_one_datasets_clips_share_draws_wherever_their_folders_live(two_runs, tmp_path):
+    """Subsets of one dataset (segments of its clips, its scenes at other SNRs) hold the same clips: their cells are
+    paired. The resamples do not depend on where the run and data folders are (two output folders of the same
+    models give the same intervals)."""
+    import shutil
+
+    from sedkit.benchmarks.verdicts import cell_stats
+
+    data, runs = two_runs
+    elsewhere = tmp_path / "other" / data.name
+    shutil.copytree(data, elsewhere)
+    moved = []
+    for r in runs:
+        shutil.copytree(r, tmp_path / "moved" / r.name)
+        moved.append(tmp_path / "moved" / r.name)
+
+    def row(name, run_dirs, data_dir, clips):
+        return {"table": "t", "row": name, "column": "c", "metric": "map",
+                "sources": [{"pred": str(r / "predictions" / "eval"), "data": str(data_dir), "split": "eval",
+                             "postprocess": "none", "run": str(r), **({"clips": clips} if clips else {})}
+                            for r in run_dirs]}
+
+    rows = [row("here", runs, data, "ds1"), row("moved", moved, elsewhere, "ds1"),
+            row("other-dataset", moved, elsewhere, "ds2"), row("no-dataset", moved, elsewhere, None)]
+    stats, problems = cell_stats(rows, {}, resamples=200)
+    here, same, other, unnamed = (stats[("t", n, "c")] for n in ("here", "moved", "other-dataset", "no-dataset"))
+    assert not problems
+    np.testing.assert_array_equal(here.values, same.values)
+    assert not np.array_equal(here.values, other.values)
+    assert not np.array_equal(here.values, unnamed.values)  # no dataset named: its data dir is its clips
