@@ -285,7 +285,8 @@ def step_rate(name: str, device, amp: bool, tiny: bool) -> dict:
     b = 2 if tiny else spec.data.batch_size
     n = int(seconds * spec.frontend.sr)
     stage = torch.randn(b, fe.n_scales, fe.n_frames(n), spec.frontend.n_mels, device=device) * 10 - 40
-    batch = {"stage": stage, "n_samples": torch.full((b,), n, device=device), "target": (torch.rand(b, N_CLASSES) < 0.2).float().to(device)}
+    batch = {"stage": stage, "n_samples": torch.full((b,), n, device=device),
+             "target": (torch.rand(b, N_CLASSES) < 0.2).float().to(device)}
     ctx = torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if amp else torch.autocast("cpu", enabled=False)
     strategy.train()
     steps = 2 if tiny else 20
