@@ -279,7 +279,7 @@ def test_models_that_ask_for_more_seeds_get_them_unless_the_run_sets_seeds(tmp_p
 
     got = seeds_of(plan_suite("remix", spec, "medium", [0, 1], cache, "cpu", 1, ds))
     assert got[("gap", "snr_10")] == {0, 1, 2, 3} and got[("gap", "snr_0")] == {0, 1, 2, 3, 4}
-    assert got[("gmp", "snr_0")] == {0, 1}
+    assert got[("gwrp", "snr_0")] == {0, 1} and got[("gmp", "snr_0")] == set(range(9))  # the shipped gmp asks 9
     assert seeds_of(plan_suite("remix", spec, "small", [0, 1], cache, "cpu", 1, ds))[("gap", "snr_0")] == {0, 1}
     fixed = seeds_of(plan_suite("remix", spec, "medium", [0, 1], cache, "cpu", 1, ds, model_seeds=False))
     assert all(v == {0, 1} for v in fixed.values())
