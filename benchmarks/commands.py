@@ -34,7 +34,7 @@ def _pairs(items: tuple[str, ...], flag: str) -> dict[str, str]:
 @click.argument("suites", nargs=-1)
 @click.option("--scale", type=click.Choice(list(SCALES)), default="small", show_default=True,
               help="small: a smoke test on a CPU, small datasets and models (under 30 min for all five suites on 2 "
-                   "cores); medium: sized so that the headline findings get a verdict on a CPU (about 75 min on 2 "
+                   "cores); medium: sized so that the headline findings get a verdict on a CPU (about 80 min on 2 "
                    "cores); paper: the papers' sizes (meant for a GPU).")
 @click.option("--seeds", type=click.IntRange(1), default=None,
               help="Training seeds per cell (default: the suite's, 3, and more for models whose `seeds:` ask for "
