@@ -193,6 +193,35 @@ def test_deshmukh_models_forward_backward(pooling, kw):
         torch.testing.assert_close(out["att_time"].sum(-1), torch.ones(3, 4))
 
 
+def test_deshmukh_convolutions_run_channels_last_and_compute_what_the_default_layout_does(tmp_path):
+    from sedkit.benchmarks.conv_layout import default_layout
+    torch.manual_seed(0)
+    model = deshmukh("2ap", aux_decoder=True, encoder={"pool_stride": [2, 2]}).eval()
+
+    def convs(m):  # the encoder's and decoder's 3x3 convolutions (1-channel inputs, 1x1 kernels: no layout to tell)
+        return [c for part in (m.encoder, m.decoder) for c in part.modules()
+                if isinstance(c, torch.nn.Conv2d) and c.in_channels > 1 and c.kernel_size != (1, 1)]
+
+    def channels_last(c):
+        return c.weight.is_contiguous(memory_format=torch.channels_last) and not c.weight.is_contiguous()
+
+    plain = default_layout(model)
+    assert convs(model) and all(channels_last(c) for c in convs(model))
+    assert not any(channels_last(c) for c in convs(plain))
+    wave = torch.randn(3, SR) * 0.1
+    with torch.no_grad():
+        a, b = model(wave), plain(wave)
+    for k in ("clip", "frame", "recon"):
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+    assert a["recon"].shape == a["features"].shape
+    # a checkpoint of the channels-last weights loads (weights_only) into a fresh model and gives the same outputs
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    fresh = deshmukh("2ap", aux_decoder=True, encoder={"pool_stride": [2, 2]}).eval()
+    fresh.load_state_dict(torch.load(tmp_path / "m.pt", weights_only=True))
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(wave)["clip"], a["clip"])
+
+
 def test_global_pooling_heads():
     z = torch.randn(2, 3, 5, 4)
     s = torch.sigmoid(z)
