@@ -222,6 +222,14 @@ def test_deshmukh_convolutions_run_channels_last_and_compute_what_the_default_la
         torch.testing.assert_close(fresh(wave)["clip"], a["clip"])
 
 
+def test_conv_layout_benchmark_times_both_layouts(capsys):
+    from sedkit.benchmarks.conv_layout import main
+    res = main(["--model", "gmp", "--batch", "2", "--seconds", "1", "--steps", "1", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert "sedkit (channels-last convolutions)" in out and "default layout (NCHW)" in out
+    assert res["ratio"] > 0
+
+
 def test_global_pooling_heads():
     z = torch.randn(2, 3, 5, 4)
     s = torch.sigmoid(z)
